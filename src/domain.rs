@@ -1,0 +1,181 @@
+//! Plain types shared by every stage of the flow: message → classify → store → draft → HTTP.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Error returned when a wire string names no known variant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} `{value}`; expected one of: {expected}")]
+pub struct UnknownVariant {
+    pub kind: &'static str,
+    pub value: String,
+    pub expected: &'static str,
+}
+
+/// Implements `as_str`, `FromStr` and `Display` for a fieldless enum from one table, so the wire
+/// names live in exactly one place.
+macro_rules! wire_enum {
+    ($name:ident, $kind:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownVariant;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(UnknownVariant {
+                        kind: $kind,
+                        value: other.to_string(),
+                        expected: concat!($($text, " "),+),
+                    }),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+/// How a message reached the inbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Sms,
+    Email,
+    Voicemail,
+    CallSummary,
+}
+wire_enum!(Channel, "channel", {
+    Sms => "sms", Email => "email", Voicemail => "voicemail", CallSummary => "call_summary",
+});
+
+/// Whether the customer wrote it or the business did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+wire_enum!(Direction, "direction", { Inbound => "inbound", Outbound => "outbound" });
+
+/// Delivery state of a message; inbound messages are always `received`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Received,
+    Queued,
+    Sent,
+    Delivered,
+    Failed,
+}
+wire_enum!(DeliveryStatus, "delivery status", {
+    Received => "received", Queued => "queued", Sent => "sent", Delivered => "delivered", Failed => "failed",
+});
+
+/// Workflow status an operator sets on a thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ThreadStatus {
+    New,
+    InProgress,
+    Resolved,
+}
+wire_enum!(ThreadStatus, "status", { New => "new", InProgress => "in_progress", Resolved => "resolved" });
+
+/// How soon a message needs a human, from most to least pressing.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Urgency {
+    Low,
+    Normal,
+    High,
+    Emergency,
+}
+wire_enum!(Urgency, "urgency", { Low => "low", Normal => "normal", High => "high", Emergency => "emergency" });
+
+impl Urgency {
+    /// Sort key stored beside the label so the Attention queue can order by it in SQL.
+    pub fn rank(self) -> i64 {
+        match self {
+            Urgency::Low => 1,
+            Urgency::Normal => 2,
+            Urgency::High => 3,
+            Urgency::Emergency => 4,
+        }
+    }
+}
+
+/// What an API key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The inbox: threads, messages, drafts.
+    Agent,
+    /// Everything an agent can do, plus templates, settings and keys.
+    Operator,
+}
+wire_enum!(Role, "role", { Agent => "agent", Operator => "operator" });
+
+/// One tag the classifier asserts, with its score in 0..=1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TagScore {
+    pub id: String,
+    pub score: f32,
+}
+
+/// The urgency level the classifier chose, with its score in 0..=1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UrgencyScore {
+    pub level: Urgency,
+    pub score: f32,
+}
+
+/// A detected language (ISO 639-1) with the detector's confidence in 0..=1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LanguageGuess {
+    pub code: String,
+    pub confidence: f32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_round_trip() {
+        for c in Channel::ALL {
+            assert_eq!(c.as_str().parse::<Channel>(), Ok(*c));
+            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+        }
+        for u in Urgency::ALL {
+            assert_eq!(u.as_str().parse::<Urgency>(), Ok(*u));
+        }
+    }
+
+    #[test]
+    fn unknown_variant_names_the_choices() {
+        let err = "fax".parse::<Channel>().unwrap_err();
+        assert!(err.to_string().contains("sms email voicemail call_summary"));
+    }
+
+    #[test]
+    fn urgency_orders_from_low_to_emergency() {
+        assert!(Urgency::Emergency > Urgency::High);
+        assert!(Urgency::High.rank() > Urgency::Normal.rank());
+    }
+}

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -150,6 +151,101 @@ pub struct UrgencyScore {
 pub struct LanguageGuess {
     pub code: String,
     pub confidence: f32,
+}
+
+/// A customer as the inbox shows it; every field is null for an Unknown Contact but its handle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CustomerRef {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+}
+
+/// The newest message of a thread, for the list row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LastMessage {
+    pub body: String,
+    pub direction: Direction,
+    pub channel: Channel,
+}
+
+/// One customer's conversation across every channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Thread {
+    pub id: String,
+    pub customer: CustomerRef,
+    pub status: ThreadStatus,
+    pub pinned: bool,
+    pub blocked: bool,
+    pub needs_attention: bool,
+    /// The oldest inbound message not yet answered.
+    pub waiting_since: Option<DateTime<Utc>>,
+    pub last_activity_at: DateTime<Utc>,
+    pub last_message: Option<LastMessage>,
+    pub tags: Vec<String>,
+    pub urgency: Option<Urgency>,
+    pub language: Option<String>,
+    pub pending_drafts: i64,
+}
+
+/// One message in a thread, inbound or outbound.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Message {
+    pub id: String,
+    pub thread_id: String,
+    pub direction: Direction,
+    pub channel: Channel,
+    pub body: String,
+    pub author: Option<String>,
+    pub delivery_status: DeliveryStatus,
+    pub delivery_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub source: Option<String>,
+    pub external_id: Option<String>,
+    /// The sender was blocked when this arrived: stored, never raises Attention.
+    pub sender_blocked: bool,
+    pub tags: Vec<TagScore>,
+    pub urgency: Option<Urgency>,
+    pub language: Option<String>,
+}
+
+/// Lifecycle of an AI draft.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DraftStatus {
+    Pending,
+    Sent,
+    Discarded,
+    Stale,
+}
+wire_enum!(DraftStatus, "draft status", {
+    Pending => "pending", Sent => "sent", Discarded => "discarded", Stale => "stale",
+});
+
+/// A reply the AI wrote for an operator to approve.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Draft {
+    pub id: String,
+    pub thread_id: String,
+    pub goal: String,
+    pub text: String,
+    pub language: Option<String>,
+    pub status: DraftStatus,
+    pub stale_reason: Option<String>,
+    /// Guardrail checks the draft still fails after its repair attempt.
+    pub flags: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A reminder to get back to a customer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FollowUp {
+    pub id: String,
+    pub thread_id: String,
+    pub due_at: DateTime<Utc>,
+    pub note: String,
+    pub created_at: DateTime<Utc>,
 }
 
 #[cfg(test)]

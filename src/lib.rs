@@ -3,4 +3,8 @@
 //! The flow reads top to bottom: a message arrives (`http`), is stored (`store`) and triaged
 //! (`triage`), and an operator's goal becomes a draft (`llm`, `prompts`, `pipeline`).
 
+pub mod config;
+pub mod contact;
 pub mod domain;
+pub mod http;
+pub mod store;

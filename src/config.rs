@@ -1,0 +1,53 @@
+//! Service configuration: one clap struct, every flag also read from the environment.
+
+use std::net::SocketAddr;
+
+use clap::Args;
+
+/// Settings for `parley serve`.
+#[derive(Clone, Args)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    #[arg(long, env = "PARLEY_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+}
+
+/// Where the inbox lives; shared by every subcommand that touches the store.
+#[derive(Clone, Args)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` (created if missing) or `postgres://USER@HOST/DB`.
+    #[arg(
+        long = "database-url",
+        env = "DATABASE_URL",
+        default_value = "sqlite://parley.db"
+    )]
+    pub url: String,
+}
+
+impl std::fmt::Debug for DatabaseConfig {
+    // A PostgreSQL URL may carry a password; never print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = match self.url.split_once('@') {
+            Some((scheme_user, host)) if scheme_user.contains(':') && self.url.contains("://") => {
+                let scheme = self.url.split("://").next().unwrap_or("db");
+                format!("{scheme}://***@{host}")
+            }
+            _ => self.url.clone(),
+        };
+        f.debug_struct("DatabaseConfig")
+            .field("url", &shown)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field("bind", &self.bind)
+            .field("database", &self.database)
+            .finish()
+    }
+}

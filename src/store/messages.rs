@@ -1,0 +1,328 @@
+//! Reading a thread's messages, recording replies and their delivery, and storing triage
+//! results.
+
+use sqlx::{AnyConnection, Row};
+
+use super::{cursor, new_id, now_ms, rows, Store, StoreError};
+use crate::domain::{Channel, DeliveryStatus, Direction, Message, TagScore, Urgency};
+
+/// A page of messages, oldest first, and the cursor for the page before it.
+#[derive(Debug, Clone)]
+pub struct MessagePage {
+    pub messages: Vec<Message>,
+    pub next_cursor: Option<String>,
+}
+
+/// A reply written by the business.
+#[derive(Debug, Clone)]
+pub struct OutboundMessage {
+    pub body: String,
+    pub channel: Channel,
+    pub author: String,
+}
+
+/// What triage concluded about one inbound message.
+#[derive(Debug, Clone)]
+pub struct Classified {
+    pub tags: Vec<TagScore>,
+    pub urgency: Urgency,
+    pub language: Option<String>,
+}
+
+const MESSAGES_CURSOR: &str = "messages";
+
+impl Store {
+    /// Fails with `NotFound` unless the thread belongs to the tenant.
+    pub(crate) async fn check_thread(
+        conn: &mut AnyConnection,
+        tenant_id: &str,
+        thread_id: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1 FROM threads WHERE id = $1 AND tenant_id = $2")
+            .bind(thread_id)
+            .bind(tenant_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|_| ())
+            .ok_or(StoreError::NotFound("thread"))
+    }
+
+    /// The newest `limit` messages older than the cursor, returned oldest first.
+    pub async fn list_messages(
+        &self,
+        tenant_id: &str,
+        thread_id: &str,
+        before: Option<&str>,
+        limit: i64,
+    ) -> Result<MessagePage, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Self::check_thread(&mut conn, tenant_id, thread_id).await?;
+        let (before_at, before_seq) = match before {
+            Some(c) => cursor::decode::<(i64, i64)>(MESSAGES_CURSOR, c)?,
+            None => (i64::MAX, i64::MAX),
+        };
+        let sql = format!(
+            "SELECT seq, {} FROM messages WHERE thread_id = $1 AND tenant_id = $2 \
+             AND (created_at < $3 OR (created_at = $3 AND seq < $4)) \
+             ORDER BY created_at DESC, seq DESC LIMIT $5",
+            rows::MESSAGE_COLUMNS
+        );
+        let found = sqlx::query(&sql)
+            .bind(thread_id)
+            .bind(tenant_id)
+            .bind(before_at)
+            .bind(before_seq)
+            .bind(limit + 1)
+            .fetch_all(&mut *conn)
+            .await?;
+        let more = found.len() as i64 > limit;
+        let mut messages = Vec::with_capacity(found.len());
+        let mut oldest = None;
+        for row in found.iter().take(limit as usize) {
+            oldest = Some((
+                row.try_get::<i64, _>("created_at")?,
+                row.try_get::<i64, _>("seq")?,
+            ));
+            messages.push(rows::message(row)?);
+        }
+        messages.reverse();
+        let next_cursor = match (more, oldest) {
+            (true, Some(pos)) => Some(cursor::encode(MESSAGES_CURSOR, &pos)),
+            _ => None,
+        };
+        Ok(MessagePage {
+            messages,
+            next_cursor,
+        })
+    }
+
+    pub async fn get_message(&self, tenant_id: &str, id: &str) -> Result<Message, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM messages WHERE id = $1 AND tenant_id = $2",
+            rows::MESSAGE_COLUMNS
+        );
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .bind(tenant_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound("message"))?;
+        rows::message(&row)
+    }
+
+    /// Records a reply. It answers the customer: Attention clears, the wait is logged for
+    /// response-time stats, and a New thread moves to In progress.
+    pub async fn record_outbound(
+        &self,
+        tenant_id: &str,
+        thread_id: &str,
+        out: &OutboundMessage,
+    ) -> Result<Message, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let message = insert_outbound(&mut tx, tenant_id, thread_id, out).await?;
+        tx.commit().await?;
+        Ok(message)
+    }
+
+    /// Updates what the messaging provider reported for an outbound message.
+    pub async fn set_delivery(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        status: DeliveryStatus,
+        error: Option<&str>,
+    ) -> Result<Message, StoreError> {
+        if matches!(status, DeliveryStatus::Received | DeliveryStatus::Queued) {
+            return Err(StoreError::Invalid(
+                "delivery status must be sent, delivered or failed".into(),
+            ));
+        }
+        let current = self.get_message(tenant_id, id).await?;
+        if current.direction != Direction::Outbound {
+            return Err(StoreError::Conflict(
+                "delivery status applies to outbound messages only".into(),
+            ));
+        }
+        sqlx::query(
+            "UPDATE messages SET delivery_status = $1, delivery_error = $2 \
+             WHERE id = $3 AND tenant_id = $4",
+        )
+        .bind(status.as_str())
+        .bind(error)
+        .bind(id)
+        .bind(tenant_id)
+        .execute(&self.pool)
+        .await?;
+        self.get_message(tenant_id, id).await
+    }
+
+    /// Inbound messages still waiting for triage, oldest first: the durable classification
+    /// queue. Returns (message id, tenant id, body, channel).
+    pub async fn unclassified(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<(String, String, String, Channel)>, StoreError> {
+        let found = sqlx::query(
+            "SELECT id, tenant_id, body, channel FROM messages \
+             WHERE classified_at IS NULL AND direction = 'inbound' ORDER BY seq LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        found
+            .iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("id")?,
+                    row.try_get("tenant_id")?,
+                    row.try_get("body")?,
+                    row.try_get::<String, _>("channel")?.parse()?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Stores a triage result and recomputes the thread's urgency, tags and language from its
+    /// unanswered inbound messages.
+    pub async fn store_classification(
+        &self,
+        message_id: &str,
+        result: &Classified,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query("SELECT thread_id FROM messages WHERE id = $1")
+            .bind(message_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound("message"))?;
+        let thread_id: String = row.try_get("thread_id")?;
+        sqlx::query(
+            "UPDATE messages SET tags = $1, urgency = $2, language = $3, classified_at = $4 \
+             WHERE id = $5",
+        )
+        .bind(serde_json::to_string(&result.tags)?)
+        .bind(result.urgency.as_str())
+        .bind(&result.language)
+        .bind(now_ms())
+        .bind(message_id)
+        .execute(&mut *tx)
+        .await?;
+        refresh_thread_triage(&mut tx, &thread_id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+pub(crate) async fn insert_outbound(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    thread_id: &str,
+    out: &OutboundMessage,
+) -> Result<Message, StoreError> {
+    Store::check_thread(conn, tenant_id, thread_id).await?;
+    let now = now_ms();
+    let message = Message {
+        id: new_id(),
+        thread_id: thread_id.to_string(),
+        direction: Direction::Outbound,
+        channel: out.channel,
+        body: out.body.clone(),
+        author: Some(out.author.clone()),
+        delivery_status: DeliveryStatus::Queued,
+        delivery_error: None,
+        created_at: super::to_time(now),
+        source: None,
+        external_id: None,
+        sender_blocked: false,
+        tags: Vec::new(),
+        urgency: None,
+        language: None,
+    };
+    sqlx::query(
+        "INSERT INTO messages (id, tenant_id, thread_id, direction, channel, body, author, \
+         delivery_status, created_at, classified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+    )
+    .bind(&message.id)
+    .bind(tenant_id)
+    .bind(thread_id)
+    .bind(Direction::Outbound.as_str())
+    .bind(out.channel.as_str())
+    .bind(&out.body)
+    .bind(&out.author)
+    .bind(DeliveryStatus::Queued.as_str())
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO responses (tenant_id, thread_id, waited_from, responded_at) \
+         SELECT tenant_id, id, waiting_since, $1 FROM threads \
+         WHERE id = $2 AND waiting_since IS NOT NULL",
+    )
+    .bind(now)
+    .bind(thread_id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE threads SET needs_attention = 0, waiting_since = NULL, urgency = NULL, \
+           urgency_rank = 0, last_message_id = $1, last_activity_at = $2, \
+           status = CASE WHEN status = 'new' THEN 'in_progress' ELSE status END \
+         WHERE id = $3",
+    )
+    .bind(&message.id)
+    .bind(now)
+    .bind(thread_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(message)
+}
+
+/// Thread urgency is the highest among its unanswered inbound messages (those after the last
+/// reply); its tags are those of the newest classified inbound message; its language comes from
+/// the thread's classified inbound messages, longest text winning, so a one-word "ok" never flips it.
+async fn refresh_thread_triage(
+    conn: &mut AnyConnection,
+    thread_id: &str,
+) -> Result<(), StoreError> {
+    let found = sqlx::query(
+        "SELECT direction, urgency, tags, language, LENGTH(body) AS len, sender_blocked \
+         FROM messages WHERE thread_id = $1 ORDER BY created_at, seq",
+    )
+    .bind(thread_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut urgency: Option<Urgency> = None;
+    let mut tags: Vec<String> = Vec::new();
+    let mut language: Option<(i64, String)> = None;
+    for row in &found {
+        if row.try_get::<String, _>("direction")? == Direction::Outbound.as_str() {
+            urgency = None;
+            continue;
+        }
+        if row.try_get::<i64, _>("sender_blocked")? != 0 {
+            continue;
+        }
+        if let Some(u) = row.try_get::<Option<String>, _>("urgency")? {
+            let u: Urgency = u.parse()?;
+            urgency = urgency.max(Some(u));
+            let scored: Vec<TagScore> = serde_json::from_str(&row.try_get::<String, _>("tags")?)?;
+            tags = scored.into_iter().map(|t| t.id).collect();
+        }
+        if let Some(lang) = row.try_get::<Option<String>, _>("language")? {
+            let len: i64 = row.try_get("len")?;
+            if language.as_ref().is_none_or(|(best, _)| len >= *best) {
+                language = Some((len, lang));
+            }
+        }
+    }
+    sqlx::query(
+        "UPDATE threads SET urgency = $1, urgency_rank = $2, tags = $3, language = $4 WHERE id = $5",
+    )
+    .bind(urgency.map(Urgency::as_str))
+    .bind(urgency.map_or(0, Urgency::rank))
+    .bind(serde_json::to_string(&tags)?)
+    .bind(language.map(|(_, l)| l))
+    .bind(thread_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! The inbox store: tenants, contacts, threads and messages on SQLite (default) or PostgreSQL.
+//!
+//! Both engines share one set of queries through sqlx's `Any` driver: the schemas mirror each
+//! other (times as unix milliseconds, flags as 0/1 integers) and only full-text search and
+//! transaction start differ by engine.
+
+mod cursor;
+mod drafts;
+mod follow_ups;
+pub mod ingest;
+mod messages;
+mod rows;
+mod search;
+mod stats;
+mod tenants;
+mod threads;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor, Transaction};
+
+use crate::domain::{Role, UnknownVariant};
+
+pub use cursor::CursorError;
+pub use drafts::NewDraft;
+pub use ingest::{InboundMessage, IngestQueue, Ingested};
+pub use messages::{Classified, MessagePage, OutboundMessage};
+pub use stats::ResponseTimes;
+pub use threads::{NewCustomer, ThreadCounts, ThreadFilter, ThreadPage, ThreadQuery};
+
+/// Which database sits behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// The tenant and role an API key resolves to; every store call is scoped by it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub tenant_id: String,
+    pub role: Role,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Cursor(#[from] CursorError),
+    #[error("unsupported database url `{0}`: use sqlite://PATH or postgres://...")]
+    UnsupportedUrl(String),
+    #[error("stored value is corrupt: {0}")]
+    Corrupt(String),
+    #[error("the ingest queue has shut down")]
+    Closed,
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<UnknownVariant> for StoreError {
+    fn from(e: UnknownVariant) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+/// A connection pool plus the engine it talks to.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    engine: Engine,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("engine", &self.engine)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Connects and applies pending migrations. `sqlite://` URLs create the file if missing.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let engine = if url.starts_with("sqlite:") {
+            Engine::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Engine::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_string()));
+        };
+        let url = match engine {
+            Engine::Sqlite if !url.contains("mode=") => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}mode=rwc")
+            }
+            _ => url.to_string(),
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(match engine {
+                Engine::Sqlite => 8,
+                Engine::Postgres => 16,
+            })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if engine == Engine::Sqlite {
+                        // WAL lets readers run beside the single writer; FULL sync makes an
+                        // acknowledged ingest survive power loss, and group commit pays for it.
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        match engine {
+            Engine::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await?,
+            Engine::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
+        }
+        Ok(Store { pool, engine })
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// Checks the database answers; backs `/readyz`.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Starts a write transaction. SQLite takes the write lock up front (`IMMEDIATE`) so two
+    /// writers queue on the busy timeout instead of one failing on lock upgrade.
+    async fn begin_write(&self) -> Result<Transaction<'static, sqlx::Any>, StoreError> {
+        let tx = match self.engine {
+            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Engine::Postgres => self.pool.begin().await?,
+        };
+        Ok(tx)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Current time in the store's unit.
+pub(crate) fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+pub(crate) fn to_time(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+/// New opaque, time-ordered id.
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

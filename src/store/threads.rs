@@ -1,0 +1,483 @@
+//! The inbox list and everything an agent does to a thread: read, pin, block, status, and
+//! naming an Unknown Contact (which merges threads when the customer already has one).
+
+use std::str::FromStr;
+
+use sqlx::{AnyConnection, Row};
+
+use super::search::{contact_search_text, match_expression, thread_condition};
+use super::{cursor, now_ms, rows, Store, StoreError};
+use crate::domain::{Thread, ThreadStatus, UnknownVariant};
+
+/// The four inbox views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadFilter {
+    /// Everything, pinned first, newest activity first.
+    All,
+    /// Not resolved, with activity in the last 30 days.
+    Active,
+    /// An inbound message not yet answered or read; most urgent, then longest waiting, first.
+    Attention,
+    /// A pending AI draft exists.
+    Drafts,
+}
+
+impl FromStr for ThreadFilter {
+    type Err = UnknownVariant;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "all" => Ok(ThreadFilter::All),
+            "active" => Ok(ThreadFilter::Active),
+            "attention" => Ok(ThreadFilter::Attention),
+            "drafts" => Ok(ThreadFilter::Drafts),
+            other => Err(UnknownVariant {
+                kind: "filter",
+                value: other.to_string(),
+                expected: "all active attention drafts",
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ThreadQuery {
+    pub filter: ThreadFilter,
+    pub q: Option<String>,
+    pub limit: i64,
+    pub cursor: Option<String>,
+}
+
+/// Header numbers: "7 total · 0 need attention".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct ThreadCounts {
+    pub total: i64,
+    pub attention: i64,
+    pub drafts: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ThreadPage {
+    pub threads: Vec<Thread>,
+    pub counts: ThreadCounts,
+    pub next_cursor: Option<String>,
+}
+
+/// Details that turn an Unknown Contact into a customer.
+#[derive(Debug, Clone)]
+pub struct NewCustomer {
+    pub name: String,
+    /// E.164.
+    pub phone: Option<String>,
+    /// Lower-cased.
+    pub email: Option<String>,
+    pub address: Option<String>,
+}
+
+const ACTIVE_WINDOW_MS: i64 = 30 * 24 * 3600 * 1000;
+
+/// A bind value for a query assembled at run time, numbered in the order it was pushed.
+enum Param {
+    Int(i64),
+    Text(String),
+}
+
+#[derive(Default)]
+struct Params(Vec<Param>);
+
+impl Params {
+    /// Adds a value and returns its placeholder (`$n`).
+    fn push(&mut self, p: Param) -> String {
+        self.0.push(p);
+        format!("${}", self.0.len())
+    }
+
+    fn bind_all<'q>(
+        self,
+        mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+        for p in self.0 {
+            query = match p {
+                Param::Int(v) => query.bind(v),
+                Param::Text(v) => query.bind(v),
+            };
+        }
+        query
+    }
+}
+
+/// Keyset position for the activity-ordered views: (pinned, last_activity_at, id).
+type RecentKey = (i64, i64, String);
+/// Keyset position for Attention: (urgency_rank, waiting_since, id).
+type AttentionKey = (i64, i64, String);
+
+impl Store {
+    pub async fn list_threads(
+        &self,
+        tenant_id: &str,
+        query: &ThreadQuery,
+    ) -> Result<ThreadPage, StoreError> {
+        let kind = match query.filter {
+            ThreadFilter::All => "all",
+            ThreadFilter::Active => "active",
+            ThreadFilter::Attention => "attention",
+            ThreadFilter::Drafts => "drafts",
+        };
+        let mut params = Params::default();
+        let mut sql = format!(
+            "{} WHERE t.tenant_id = {}",
+            rows::THREAD_SELECT,
+            params.push(Param::Text(tenant_id.to_string()))
+        );
+        match query.filter {
+            ThreadFilter::All => {}
+            ThreadFilter::Active => {
+                let since = params.push(Param::Int(now_ms() - ACTIVE_WINDOW_MS));
+                sql.push_str(&format!(
+                    " AND t.status <> 'resolved' AND t.last_activity_at >= {since}"
+                ));
+            }
+            ThreadFilter::Attention => sql.push_str(" AND t.needs_attention = 1"),
+            ThreadFilter::Drafts => sql.push_str(" AND t.pending_drafts > 0"),
+        }
+        let attention = query.filter == ThreadFilter::Attention;
+        if let Some(c) = &query.cursor {
+            let (a, b, id) = if attention {
+                cursor::decode::<AttentionKey>(kind, c)?
+            } else {
+                cursor::decode::<RecentKey>(kind, c)?
+            };
+            let (a, b, id) = (
+                params.push(Param::Int(a)),
+                params.push(Param::Int(b)),
+                params.push(Param::Text(id)),
+            );
+            sql.push_str(&if attention {
+                format!(
+                    " AND (t.urgency_rank < {a} OR (t.urgency_rank = {a} AND \
+                     (t.waiting_since > {b} OR (t.waiting_since = {b} AND t.id > {id}))))"
+                )
+            } else {
+                format!(
+                    " AND (t.pinned < {a} OR (t.pinned = {a} AND \
+                     (t.last_activity_at < {b} OR (t.last_activity_at = {b} AND t.id < {id}))))"
+                )
+            });
+        }
+        if let Some(search) = query
+            .q
+            .as_deref()
+            .and_then(|q| match_expression(self.engine, q))
+        {
+            let m = params.push(Param::Text(search));
+            sql.push_str(" AND ");
+            sql.push_str(&thread_condition(self.engine, &m, "$1"));
+        }
+        let limit = params.push(Param::Int(query.limit + 1));
+        sql.push_str(&if attention {
+            format!(" ORDER BY t.urgency_rank DESC, t.waiting_since ASC, t.id ASC LIMIT {limit}")
+        } else {
+            format!(" ORDER BY t.pinned DESC, t.last_activity_at DESC, t.id DESC LIMIT {limit}")
+        });
+        let found = params
+            .bind_all(sqlx::query(&sql))
+            .fetch_all(&self.pool)
+            .await?;
+        let more = found.len() as i64 > query.limit;
+        let threads = found
+            .iter()
+            .take(query.limit as usize)
+            .map(rows::thread)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = match (more, threads.last()) {
+            (true, Some(last)) if attention => Some(cursor::encode(
+                kind,
+                &(
+                    last.urgency.map_or(0, |u| u.rank()),
+                    last.waiting_since.map_or(0, |w| w.timestamp_millis()),
+                    last.id.clone(),
+                ),
+            )),
+            (true, Some(last)) => Some(cursor::encode(
+                kind,
+                &(
+                    i64::from(last.pinned),
+                    last.last_activity_at.timestamp_millis(),
+                    last.id.clone(),
+                ),
+            )),
+            _ => None,
+        };
+        Ok(ThreadPage {
+            threads,
+            counts: self.thread_counts(tenant_id).await?,
+            next_cursor,
+        })
+    }
+
+    pub async fn thread_counts(&self, tenant_id: &str) -> Result<ThreadCounts, StoreError> {
+        let row = sqlx::query(
+            "SELECT thread_count AS total, \
+               (SELECT COUNT(*) FROM threads WHERE tenant_id = $1 AND needs_attention = 1) AS attention, \
+               (SELECT COUNT(*) FROM threads WHERE tenant_id = $1 AND pending_drafts > 0) AS drafts \
+             FROM tenants WHERE id = $1",
+        )
+        .bind(tenant_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound("tenant"))?;
+        Ok(ThreadCounts {
+            total: row.try_get("total")?,
+            attention: row.try_get("attention")?,
+            drafts: row.try_get("drafts")?,
+        })
+    }
+
+    pub async fn get_thread(&self, tenant_id: &str, id: &str) -> Result<Thread, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        fetch_thread(&mut conn, tenant_id, id).await
+    }
+
+    /// Marks the thread read: it leaves Attention until the next inbound message.
+    pub async fn mark_read(&self, tenant_id: &str, id: &str) -> Result<Thread, StoreError> {
+        self.update_thread(tenant_id, id, "needs_attention = 0")
+            .await
+    }
+
+    pub async fn set_pinned(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        pinned: bool,
+    ) -> Result<Thread, StoreError> {
+        let set = if pinned { "pinned = 1" } else { "pinned = 0" };
+        self.update_thread(tenant_id, id, set).await
+    }
+
+    /// A blocked sender's messages are still stored but never raise Attention.
+    pub async fn set_blocked(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        blocked: bool,
+    ) -> Result<Thread, StoreError> {
+        let set = if blocked {
+            "blocked = 1, needs_attention = 0"
+        } else {
+            "blocked = 0"
+        };
+        self.update_thread(tenant_id, id, set).await
+    }
+
+    pub async fn set_status(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        status: ThreadStatus,
+    ) -> Result<Thread, StoreError> {
+        // `status` comes from a closed enum, never from user text.
+        self.update_thread(tenant_id, id, &format!("status = '{}'", status.as_str()))
+            .await
+    }
+
+    async fn update_thread(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        set: &str,
+    ) -> Result<Thread, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(&format!(
+            "UPDATE threads SET {set} WHERE id = $1 AND tenant_id = $2"
+        ))
+        .bind(id)
+        .bind(tenant_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("thread"));
+        }
+        let thread = fetch_thread(&mut tx, tenant_id, id).await?;
+        tx.commit().await?;
+        Ok(thread)
+    }
+
+    /// Names the thread's contact. When the given phone or email already belongs to another
+    /// contact, that contact's thread absorbs this one: its messages, drafts and follow-ups move
+    /// over, and the surviving thread is returned.
+    pub async fn add_customer(
+        &self,
+        tenant_id: &str,
+        thread_id: &str,
+        customer: &NewCustomer,
+    ) -> Result<Thread, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "SELECT t.contact_id, c.phone, c.email FROM threads t \
+             JOIN contacts c ON c.id = t.contact_id WHERE t.id = $1 AND t.tenant_id = $2",
+        )
+        .bind(thread_id)
+        .bind(tenant_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound("thread"))?;
+        let this_contact: String = row.try_get("contact_id")?;
+        let mut phone: Option<String> = row.try_get("phone")?;
+        let mut email: Option<String> = row.try_get("email")?;
+
+        // Another contact already reachable at the new phone or email is the same person.
+        let others = sqlx::query(
+            "SELECT c.id AS contact_id, c.phone, c.email, c.is_customer, t.id AS thread_id \
+             FROM contacts c JOIN threads t ON t.contact_id = c.id \
+             WHERE c.tenant_id = $1 AND c.id <> $2 AND (c.phone = $3 OR c.email = $4) \
+             ORDER BY c.is_customer DESC, c.seq",
+        )
+        .bind(tenant_id)
+        .bind(&this_contact)
+        .bind(&customer.phone)
+        .bind(&customer.email)
+        .fetch_all(&mut *tx)
+        .await?;
+
+        let mut survivor_thread = thread_id.to_string();
+        let mut survivor_contact = this_contact.clone();
+        if let Some(first) = others.first() {
+            survivor_thread = first.try_get("thread_id")?;
+            survivor_contact = first.try_get("contact_id")?;
+        }
+        for row in &others {
+            phone = phone.or(row.try_get("phone")?);
+            email = email.or(row.try_get("email")?);
+        }
+        phone = customer.phone.clone().or(phone);
+        email = customer.email.clone().or(email);
+
+        // Fold every other thread into the survivor, then free their handles.
+        let mut absorbed: Vec<(String, String)> = vec![(thread_id.to_string(), this_contact)];
+        for row in &others {
+            absorbed.push((row.try_get("thread_id")?, row.try_get("contact_id")?));
+        }
+        for (thread, contact) in absorbed.iter().filter(|(t, _)| *t != survivor_thread) {
+            merge_thread(&mut tx, tenant_id, thread, contact, &survivor_thread).await?;
+        }
+
+        sqlx::query(
+            "UPDATE contacts SET is_customer = 1, name = $1, phone = $2, email = $3, \
+             address = COALESCE($4, address), search_text = $5 WHERE id = $6",
+        )
+        .bind(&customer.name)
+        .bind(&phone)
+        .bind(&email)
+        .bind(&customer.address)
+        .bind(contact_search_text(
+            Some(&customer.name),
+            phone.as_deref(),
+            email.as_deref(),
+        ))
+        .bind(&survivor_contact)
+        .execute(&mut *tx)
+        .await?;
+        let thread = fetch_thread(&mut tx, tenant_id, &survivor_thread).await?;
+        tx.commit().await?;
+        Ok(thread)
+    }
+}
+
+/// Moves everything of `from` into `into` and deletes `from` and its contact. The survivor's
+/// list state is recomputed from the union of both histories.
+async fn merge_thread(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    from: &str,
+    from_contact: &str,
+    into: &str,
+) -> Result<(), StoreError> {
+    for table in ["messages", "drafts", "follow_ups", "responses"] {
+        sqlx::query(&format!(
+            "UPDATE {table} SET thread_id = $1 WHERE thread_id = $2 AND tenant_id = $3"
+        ))
+        .bind(into)
+        .bind(from)
+        .bind(tenant_id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let row = sqlx::query(
+        "SELECT needs_attention, waiting_since, pinned, urgency_rank, urgency, pending_drafts \
+         FROM threads WHERE id = $1",
+    )
+    .bind(from)
+    .fetch_one(&mut *conn)
+    .await?;
+    let needs_attention: i64 = row.try_get("needs_attention")?;
+    let waiting_since: Option<i64> = row.try_get("waiting_since")?;
+    let pinned: i64 = row.try_get("pinned")?;
+    let urgency_rank: i64 = row.try_get("urgency_rank")?;
+    let urgency: Option<String> = row.try_get("urgency")?;
+    let pending: i64 = row.try_get("pending_drafts")?;
+    sqlx::query("DELETE FROM threads WHERE id = $1")
+        .bind(from)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM contacts WHERE id = $1")
+        .bind(from_contact)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("UPDATE tenants SET thread_count = thread_count - 1 WHERE id = $1")
+        .bind(tenant_id)
+        .execute(&mut *conn)
+        .await?;
+    let last = sqlx::query(
+        "SELECT id, created_at FROM messages WHERE thread_id = $1 \
+         ORDER BY created_at DESC, seq DESC LIMIT 1",
+    )
+    .bind(into)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let (last_id, last_at): (Option<String>, Option<i64>) = match last {
+        Some(row) => (Some(row.try_get("id")?), Some(row.try_get("created_at")?)),
+        None => (None, None),
+    };
+    sqlx::query(
+        "UPDATE threads SET \
+           needs_attention = CASE WHEN $1 = 1 THEN 1 ELSE needs_attention END, \
+           waiting_since = CASE WHEN waiting_since IS NULL OR ($2 IS NOT NULL AND $2 < waiting_since) \
+                                THEN COALESCE($2, waiting_since) ELSE waiting_since END, \
+           pinned = CASE WHEN $3 = 1 THEN 1 ELSE pinned END, \
+           urgency = CASE WHEN $4 > urgency_rank THEN $5 ELSE urgency END, \
+           urgency_rank = CASE WHEN $4 > urgency_rank THEN $4 ELSE urgency_rank END, \
+           pending_drafts = pending_drafts + $6, \
+           last_message_id = COALESCE($7, last_message_id), \
+           last_activity_at = COALESCE($8, last_activity_at) \
+         WHERE id = $9",
+    )
+    .bind(needs_attention)
+    .bind(waiting_since)
+    .bind(pinned)
+    .bind(urgency_rank)
+    .bind(urgency)
+    .bind(pending)
+    .bind(last_id)
+    .bind(last_at)
+    .bind(into)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn fetch_thread(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    id: &str,
+) -> Result<Thread, StoreError> {
+    let sql = format!(
+        "{} WHERE t.id = $1 AND t.tenant_id = $2",
+        rows::THREAD_SELECT
+    );
+    let row = sqlx::query(&sql)
+        .bind(id)
+        .bind(tenant_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound("thread"))?;
+    rows::thread(&row)
+}

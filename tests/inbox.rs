@@ -1,0 +1,554 @@
+//! The inbox over real HTTP, on SQLite and PostgreSQL.
+
+mod common;
+
+use common::{spawn_app, Engine};
+use parley::domain::{TagScore, Urgency};
+use parley::store::{Classified, NewDraft};
+use reqwest::Method;
+use serde_json::json;
+
+on_both_engines!(
+    ingest_is_idempotent_on_external_id,
+    one_thread_per_customer_across_channels_and_formats,
+    unknown_contact_becomes_customer_and_threads_merge,
+    attention_tracks_unanswered_inbound,
+    blocked_sender_is_stored_but_never_raises_attention,
+    all_lists_pinned_first_then_newest_with_counts,
+    active_excludes_resolved_threads,
+    drafts_filter_and_new_inbound_makes_drafts_stale,
+    attention_orders_by_urgency_then_longest_wait,
+    cursor_pagination_visits_every_thread_once,
+    search_matches_name_phone_email_and_body,
+    messages_page_oldest_first_with_cursor,
+    outbound_delivery_and_response_times,
+    follow_ups_are_created_and_listed,
+    source_is_kept_on_the_message,
+);
+
+async fn ingest_is_idempotent_on_external_id(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let body = json!({"channel": "sms", "from": "+15125550100", "body": "AC is out",
+                      "external_id": "SM123", "received_at": "2026-11-20T06:47:00Z"});
+    let (s1, first) = app.post("/v1/messages/inbound", body.clone()).await;
+    assert_eq!(s1, 201, "{first}");
+    let (s2, second) = app.post("/v1/messages/inbound", body).await;
+    assert_eq!(s2, 200, "{second}");
+    assert_eq!(first["message"]["id"], second["message"]["id"]);
+    assert_eq!(first["message"]["created_at"], "2026-11-20T06:47:00Z");
+    let thread = first["thread_id"].as_str().unwrap();
+    let (_, page) = app.get(&format!("/v1/threads/{thread}/messages")).await;
+    assert_eq!(page["messages"].as_array().unwrap().len(), 1);
+}
+
+async fn one_thread_per_customer_across_channels_and_formats(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let (t1, _) = app.sms("(512) 555-0100", "hi").await;
+    let (t2, _) = app.sms("+1 512.555.0100", "still there?").await;
+    assert_eq!(t1, t2);
+    let (s, v) = app
+        .post(
+            "/v1/messages/inbound",
+            json!({"channel": "voicemail", "from": "512-555-0100", "body": "call me back"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    assert_eq!(v["thread_id"], t1.as_str());
+    // The customer's email joins the same thread once the business knows it.
+    let (s, _) = app
+        .post(
+            &format!("/v1/threads/{t1}/customer"),
+            json!({"name": "Maria Lopez", "email": "Maria@Example.com"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, v) = app
+        .post(
+            "/v1/messages/inbound",
+            json!({"channel": "email", "from": "maria@example.com", "body": "Invoice question"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    assert_eq!(v["thread_id"], t1.as_str());
+    let (_, list) = app.get("/v1/threads").await;
+    assert_eq!(list["counts"]["total"], 1);
+    assert_eq!(list["threads"][0]["customer"]["name"], "Maria Lopez");
+    assert_eq!(list["threads"][0]["customer"]["phone"], "+15125550100");
+}
+
+async fn unknown_contact_becomes_customer_and_threads_merge(engine: Engine) {
+    let app = spawn_app(engine).await;
+    // A known customer by email, and an unknown texter who turns out to be the same person.
+    let (s, v) = app
+        .post(
+            "/v1/messages/inbound",
+            json!({"channel": "email", "from": "joe@example.com", "body": "Quote for a water heater?",
+                   "name": "Joe Park"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let customer_thread = v["thread_id"].as_str().unwrap().to_string();
+    let (unknown_thread, _) = app.sms("512-555-0142", "this is joe, any update?").await;
+    let (_, unknown) = app.get(&format!("/v1/threads/{unknown_thread}")).await;
+    assert_eq!(unknown["customer"]["id"], json!(null));
+    assert_eq!(unknown["customer"]["phone"], "+15125550142");
+
+    let (s, merged) = app
+        .post(
+            &format!("/v1/threads/{unknown_thread}/customer"),
+            json!({"name": "Joe Park", "email": "joe@example.com", "address": "12 Elm St"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{merged}");
+    assert_eq!(merged["id"], customer_thread.as_str());
+    assert_eq!(merged["customer"]["phone"], "+15125550142");
+    assert_eq!(merged["customer"]["email"], "joe@example.com");
+    assert!(merged["customer"]["id"].is_string());
+    let (s, _) = app.get(&format!("/v1/threads/{unknown_thread}")).await;
+    assert_eq!(s, 404);
+    let (_, page) = app
+        .get(&format!("/v1/threads/{customer_thread}/messages"))
+        .await;
+    assert_eq!(page["messages"].as_array().unwrap().len(), 2);
+    let (_, list) = app.get("/v1/threads").await;
+    assert_eq!(list["counts"]["total"], 1);
+    // Later texts from that phone land in the merged thread.
+    let (t, _) = app.sms("5125550142", "thanks").await;
+    assert_eq!(t, customer_thread);
+}
+
+async fn attention_tracks_unanswered_inbound(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let (t, _) = app.sms("+15125550101", "can someone come today?").await;
+    let (_, list) = app.get("/v1/threads?filter=attention").await;
+    assert_eq!(list["counts"]["attention"], 1);
+    assert_eq!(list["threads"][0]["id"], t.as_str());
+    assert!(list["threads"][0]["waiting_since"].is_string());
+
+    let (s, _) = app
+        .post(
+            &format!("/v1/threads/{t}/messages"),
+            json!({"body": "Yes, 3 PM works", "channel": "sms", "author": "Dana"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (_, list) = app.get("/v1/threads?filter=attention").await;
+    assert_eq!(list["threads"].as_array().unwrap().len(), 0);
+    assert_eq!(list["counts"]["attention"], 0);
+    let (_, thread) = app.get(&format!("/v1/threads/{t}")).await;
+    assert_eq!(thread["waiting_since"], json!(null));
+    assert_eq!(thread["status"], "in_progress");
+
+    // A new inbound puts it back; marking read takes it off again.
+    app.sms("+15125550101", "great, see you").await;
+    let (_, list) = app.get("/v1/threads?filter=attention").await;
+    assert_eq!(list["threads"].as_array().unwrap().len(), 1);
+    let (s, _) = app.post(&format!("/v1/threads/{t}/read"), json!({})).await;
+    assert_eq!(s, 200);
+    let (_, list) = app.get("/v1/threads?filter=attention").await;
+    assert_eq!(list["threads"].as_array().unwrap().len(), 0);
+}
+
+async fn blocked_sender_is_stored_but_never_raises_attention(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let (t, _) = app.sms("+15125550102", "WIN a free cruise!!!").await;
+    let (s, thread) = app.post(&format!("/v1/threads/{t}/block"), json!({})).await;
+    assert_eq!(s, 200);
+    assert_eq!(thread["blocked"], true);
+    assert_eq!(thread["needs_attention"], false);
+    let (t2, m2) = app.sms("+15125550102", "claim your prize now").await;
+    assert_eq!(t, t2);
+    let (_, page) = app.get(&format!("/v1/threads/{t}/messages")).await;
+    let last = &page["messages"][1];
+    assert_eq!(last["id"], m2.as_str());
+    assert_eq!(last["sender_blocked"], true);
+    let (_, list) = app.get("/v1/threads?filter=attention").await;
+    assert_eq!(list["counts"]["attention"], 0);
+    let (s, thread) = app
+        .post(&format!("/v1/threads/{t}/unblock"), json!({}))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(thread["blocked"], false);
+}
+
+async fn all_lists_pinned_first_then_newest_with_counts(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let (a, _) = app.sms("+15125550110", "first").await;
+    let (b, _) = app.sms("+15125550111", "second").await;
+    let (c, _) = app.sms("+15125550112", "third").await;
+    let (s, _) = app.post(&format!("/v1/threads/{a}/pin"), json!({})).await;
+    assert_eq!(s, 200);
+    let (_, list) = app.get("/v1/threads?filter=all").await;
+    let ids: Vec<&str> = list["threads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![a.as_str(), c.as_str(), b.as_str()]);
+    assert_eq!(
+        list["counts"],
+        json!({"total": 3, "attention": 3, "drafts": 0})
+    );
+    assert_eq!(list["threads"][0]["pinned"], true);
+    assert_eq!(list["threads"][1]["last_message"]["body"], "third");
+    let (_, list) = app.post(&format!("/v1/threads/{a}/unpin"), json!({})).await;
+    assert_eq!(list["pinned"], false);
+}
+
+async fn active_excludes_resolved_threads(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let (open, _) = app.sms("+15125550120", "need a quote").await;
+    let (done, _) = app.sms("+15125550121", "thanks!").await;
+    let (s, v) = app
+        .send(
+            Method::PATCH,
+            &format!("/v1/threads/{done}"),
+            Some(json!({"status": "resolved"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["status"], "resolved");
+    // Old history: a message from two months ago is not active.
+    let (s, _) = app
+        .post(
+            "/v1/messages/inbound",
+            json!({"channel": "sms", "from": "+15125550122", "body": "old",
+                   "received_at": "2026-01-01T10:00:00Z"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (_, list) = app.get("/v1/threads?filter=active").await;
+    let ids: Vec<&str> = list["threads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![open.as_str()]);
+    // A new message reopens a resolved thread.
+    app.sms("+15125550121", "actually, one more thing").await;
+    let (_, thread) = app.get(&format!("/v1/threads/{done}")).await;
+    assert_eq!(thread["status"], "new");
+}
+
+async fn drafts_filter_and_new_inbound_makes_drafts_stale(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let (t, _) = app.sms("+15125550130", "when can you come?").await;
+    let tenant = app
+        .store
+        .authenticate(&app.key)
+        .await
+        .unwrap()
+        .unwrap()
+        .tenant_id;
+    let draft = app
+        .store
+        .create_draft(
+            &tenant,
+            &t,
+            &NewDraft {
+                goal: "propose 3 PM Tuesday".into(),
+                text: "Hi! Would 3 PM Tuesday work?".into(),
+                language: Some("en".into()),
+                flags: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    let (_, list) = app.get("/v1/threads?filter=drafts").await;
+    assert_eq!(list["threads"].as_array().unwrap().len(), 1);
+    assert_eq!(list["counts"]["drafts"], 1);
+
+    app.sms("+15125550130", "actually mornings are better")
+        .await;
+    let (_, stale) = app.get(&format!("/v1/drafts/{}", draft.id)).await;
+    assert_eq!(stale["status"], "stale");
+    assert!(stale["stale_reason"]
+        .as_str()
+        .unwrap()
+        .contains("new message"));
+    let (_, list) = app.get("/v1/threads?filter=drafts").await;
+    assert_eq!(list["counts"]["drafts"], 0);
+    let (s, err) = app
+        .post(
+            &format!("/v1/drafts/{}/send", draft.id),
+            json!({"author": "Dana"}),
+        )
+        .await;
+    assert_eq!(s, 409, "{err}");
+
+    // A fresh draft is sent edited: the outbound message records its author.
+    let fresh = app
+        .store
+        .create_draft(
+            &tenant,
+            &t,
+            &NewDraft {
+                goal: "propose 9 AM Wednesday".into(),
+                text: "Would 9 AM Wednesday work?".into(),
+                language: Some("en".into()),
+                flags: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    let (s, sent) = app
+        .post(
+            &format!("/v1/drafts/{}/send", fresh.id),
+            json!({"author": "Dana", "body": "Would 9 AM Wednesday work for you?"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{sent}");
+    assert_eq!(sent["direction"], "outbound");
+    assert_eq!(sent["author"], "Dana");
+    assert_eq!(sent["body"], "Would 9 AM Wednesday work for you?");
+    let (_, thread) = app.get(&format!("/v1/threads/{t}")).await;
+    assert_eq!(thread["needs_attention"], false);
+    let (s, discarded) = app
+        .send(Method::DELETE, &format!("/v1/drafts/{}", draft.id), None)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(discarded["status"], "discarded");
+}
+
+async fn attention_orders_by_urgency_then_longest_wait(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let ingest = |from: &'static str, at: &'static str, body: &'static str| {
+        let app = &app;
+        async move {
+            let (s, v) = app
+                .post(
+                    "/v1/messages/inbound",
+                    json!({"channel": "sms", "from": from, "body": body, "received_at": at}),
+                )
+                .await;
+            assert_eq!(s, 201, "{v}");
+            (
+                v["thread_id"].as_str().unwrap().to_string(),
+                v["message"]["id"].as_str().unwrap().to_string(),
+            )
+        }
+    };
+    let (old_normal, _) = ingest("+15125550140", "2026-11-23T05:00:00Z", "quote please").await;
+    let (new_normal, _) = ingest("+15125550141", "2026-11-23T06:00:00Z", "booking?").await;
+    let (emergency, msg) = ingest(
+        "+15125550143",
+        "2026-11-23T06:47:00Z",
+        "AC stopped overnight, two kids at home",
+    )
+    .await;
+    app.store
+        .store_classification(
+            &msg,
+            &Classified {
+                tags: vec![TagScore {
+                    id: "booking_request".into(),
+                    score: 0.9,
+                }],
+                urgency: Urgency::Emergency,
+                language: Some("en".into()),
+            },
+        )
+        .await
+        .unwrap();
+    let (_, list) = app.get("/v1/threads?filter=attention").await;
+    let ids: Vec<&str> = list["threads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![emergency.as_str(), old_normal.as_str(), new_normal.as_str()]
+    );
+    assert_eq!(list["threads"][0]["urgency"], "emergency");
+    assert_eq!(list["threads"][0]["tags"], json!(["booking_request"]));
+    assert_eq!(list["threads"][0]["language"], "en");
+}
+
+async fn cursor_pagination_visits_every_thread_once(engine: Engine) {
+    let app = spawn_app(engine).await;
+    for i in 0..7 {
+        app.sms(&format!("+1512555{:04}", 200 + i), "hello").await;
+    }
+    for filter in ["all", "attention"] {
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/v1/threads?filter={filter}&limit=3&cursor={c}"),
+                None => format!("/v1/threads?filter={filter}&limit=3"),
+            };
+            let (s, page) = app.get(&path).await;
+            assert_eq!(s, 200, "{page}");
+            for t in page["threads"].as_array().unwrap() {
+                seen.push(t["id"].as_str().unwrap().to_string());
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => break,
+            }
+        }
+        let mut unique = seen.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(seen.len(), 7, "{filter}");
+        assert_eq!(unique.len(), 7, "{filter}");
+    }
+}
+
+async fn search_matches_name_phone_email_and_body(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let (maria, _) = app.sms("+15125550100", "the water heater is leaking").await;
+    app.post(
+        &format!("/v1/threads/{maria}/customer"),
+        json!({"name": "María Lopez", "email": "maria.lopez@example.com"}),
+    )
+    .await;
+    let (other, _) = app
+        .sms("+17375550199", "furnace makes a banging noise")
+        .await;
+    let find = |q: &'static str| {
+        let app = &app;
+        async move {
+            let (s, v) = app
+                .client
+                .get(app.url("/v1/threads"))
+                .bearer_auth(&app.key)
+                .query(&[("q", q)])
+                .send()
+                .await
+                .map(|r| (r.status().as_u16(), r))
+                .unwrap();
+            assert_eq!(s, 200);
+            let v: serde_json::Value = v.json().await.unwrap();
+            v["threads"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(find("(512) 555-0100").await, vec![maria.clone()]);
+    assert_eq!(find("5125550100").await, vec![maria.clone()]);
+    assert_eq!(find("+1 512 555 0100").await, vec![maria.clone()]);
+    assert_eq!(find("maria.lopez@example.com").await, vec![maria.clone()]);
+    assert_eq!(find("lopez").await, vec![maria.clone()]);
+    assert_eq!(find("leak").await, vec![maria.clone()]);
+    assert_eq!(find("banging").await, vec![other.clone()]);
+    assert!(find("dishwasher").await.is_empty());
+    // Query syntax characters are plain text, never an error.
+    assert!(find("\"OR* NEAR(( -- ;").await.is_empty());
+}
+
+async fn messages_page_oldest_first_with_cursor(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let mut thread = String::new();
+    for i in 0..5 {
+        let (t, _) = app.sms("+15125550150", &format!("message {i}")).await;
+        thread = t;
+    }
+    let (_, page) = app
+        .get(&format!("/v1/threads/{thread}/messages?limit=3"))
+        .await;
+    let bodies: Vec<&str> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies, vec!["message 2", "message 3", "message 4"]);
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (_, older) = app
+        .get(&format!(
+            "/v1/threads/{thread}/messages?limit=3&before={cursor}"
+        ))
+        .await;
+    let bodies: Vec<&str> = older["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies, vec!["message 0", "message 1"]);
+    assert_eq!(older["next_cursor"], json!(null));
+}
+
+async fn outbound_delivery_and_response_times(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let (t, inbound) = app.sms("+15125550160", "is anyone there?").await;
+    let (s, out) = app
+        .post(
+            &format!("/v1/threads/{t}/messages"),
+            json!({"body": "Yes! How can we help?", "channel": "sms", "author": "Dana"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    assert_eq!(out["delivery_status"], "queued");
+    let id = out["id"].as_str().unwrap();
+    let (s, m) = app
+        .post(
+            &format!("/v1/messages/{id}/delivery"),
+            json!({"status": "delivered"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(m["delivery_status"], "delivered");
+    let (s, m) = app
+        .post(
+            &format!("/v1/messages/{id}/delivery"),
+            json!({"status": "failed", "error": "carrier rejected"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(m["delivery_error"], "carrier rejected");
+    let (s, _) = app
+        .post(
+            &format!("/v1/messages/{inbound}/delivery"),
+            json!({"status": "sent"}),
+        )
+        .await;
+    assert_eq!(s, 409);
+    let (s, stats) = app.get("/v1/stats/response-times?days=7").await;
+    assert_eq!(s, 200);
+    assert_eq!(stats["threads"], 1);
+    assert!(stats["median_seconds"].as_f64().unwrap() >= 0.0);
+    assert!(stats["p90_seconds"].as_f64().unwrap() < 60.0);
+}
+
+async fn follow_ups_are_created_and_listed(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let (t, _) = app
+        .sms("+15125550170", "call me next week about the quote")
+        .await;
+    let (s, f) = app
+        .post(
+            &format!("/v1/threads/{t}/follow-ups"),
+            json!({"due_at": "2026-12-01T15:00:00Z", "note": "call about quote"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{f}");
+    assert_eq!(f["due_at"], "2026-12-01T15:00:00Z");
+    let (_, list) = app.get(&format!("/v1/threads/{t}/follow-ups")).await;
+    assert_eq!(list["follow_ups"][0]["note"], "call about quote");
+}
+
+async fn source_is_kept_on_the_message(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let (s, v) = app
+        .post(
+            "/v1/messages/inbound",
+            json!({"channel": "email", "from": "lead@example.com", "body": "Need 3 rooms painted",
+                   "source": "thumbtack", "name": "Ann Lee"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    assert_eq!(v["message"]["source"], "thumbtack");
+    let (_, thread) = app
+        .get(&format!("/v1/threads/{}", v["thread_id"].as_str().unwrap()))
+        .await;
+    assert_eq!(thread["customer"]["name"], "Ann Lee");
+}

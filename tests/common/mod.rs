@@ -28,9 +28,7 @@ pub struct TestApp {
     /// An agent key for the tenant "acme".
     pub key: String,
     stop: Option<oneshot::Sender<()>>,
-    /// The PostgreSQL database to drop afterwards.
-    pg_database: Option<String>,
-    _dir: tempfile::TempDir,
+    _db: TestDb,
 }
 
 impl Drop for TestApp {
@@ -38,7 +36,20 @@ impl Drop for TestApp {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if let Some(name) = self.pg_database.take() {
+    }
+}
+
+/// A database for one test: a SQLite file in a temp dir, or a PostgreSQL database dropped
+/// when the guard goes.
+pub struct TestDb {
+    pub url: String,
+    pg_name: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(name) = self.pg_name.take() {
             // Drop is synchronous: clean up on a thread with its own runtime.
             let _ = std::thread::spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread()
@@ -61,10 +72,15 @@ impl Drop for TestApp {
     }
 }
 
-/// A fresh, empty database URL for one test.
-pub async fn fresh_database(engine: Engine, dir: &tempfile::TempDir) -> String {
+/// A fresh, empty database for one test.
+pub async fn fresh_database(engine: Engine) -> TestDb {
+    let dir = tempfile::tempdir().expect("tempdir");
     match engine {
-        Engine::Sqlite => format!("sqlite://{}", dir.path().join("parley.db").display()),
+        Engine::Sqlite => TestDb {
+            url: format!("sqlite://{}", dir.path().join("parley.db").display()),
+            pg_name: None,
+            _dir: dir,
+        },
         Engine::Postgres => {
             let base = postgres_base();
             let name = format!("parley_test_{}", uuid::Uuid::new_v4().simple());
@@ -76,15 +92,18 @@ pub async fn fresh_database(engine: Engine, dir: &tempfile::TempDir) -> String {
             sqlx::Executor::execute(&mut admin, format!("CREATE DATABASE {name}").as_str())
                 .await
                 .expect("create test database");
-            format!("{base}/{name}")
+            TestDb {
+                url: format!("{base}/{name}"),
+                pg_name: Some(name),
+                _dir: dir,
+            }
         }
     }
 }
 
 pub async fn spawn_app(engine: Engine) -> TestApp {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = fresh_database(engine, &dir).await;
-    let store = Store::connect(&url).await.expect("connect store");
+    let db = fresh_database(engine).await;
+    let store = Store::connect(&db.url).await.expect("connect store");
     let state = AppState::new(store.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -99,19 +118,14 @@ pub async fn spawn_app(engine: Engine) -> TestApp {
         .await;
     });
     let key = store.create_key("acme", Role::Agent).await.expect("key");
-    let pg_database = match engine {
-        Engine::Postgres => url.rsplit('/').next().map(str::to_string),
-        Engine::Sqlite => None,
-    };
     TestApp {
-        pg_database,
         base,
         client: reqwest::Client::new(),
         store,
         state,
         key,
         stop: Some(stop),
-        _dir: dir,
+        _db: db,
     }
 }
 

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Inbox load benchmark: seeds 100k threads / 1M messages (once per engine), starts the release
+# server, and runs wrk against the Attention list, search and ingest. Bounded: each wrk run lasts
+# DURATION seconds against 127.0.0.1 only.
+#
+#   bench/load.sh sqlite|postgres [THREADS MESSAGES]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+engine=${1:-sqlite}
+threads=${2:-100000}
+messages=${3:-1000000}
+duration=${DURATION:-20}
+connections=${CONNECTIONS:-32}
+work=${BENCH_WORK:-$HOME/.cache/parley/bench}
+mkdir -p "$work"
+export BENCH_DIR="$PWD/bench"
+
+case "$engine" in
+  sqlite) url="sqlite://$work/inbox-$threads-$messages.db" ;;
+  postgres)
+    db="parley_bench_${threads}_${messages}"
+    url="postgres://postgres@127.0.0.1:5432/$db"
+    psql -h 127.0.0.1 -U postgres -qAtc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 \
+      || psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $db" ;;
+  *) echo "usage: $0 sqlite|postgres [THREADS MESSAGES]" >&2; exit 2 ;;
+esac
+
+cargo build --release --quiet --bin parley --example seed
+keyfile="$work/$engine-$threads-$messages.key"
+if [ ! -s "$keyfile" ]; then
+  echo "seeding $threads threads / $messages messages on $engine ..."
+  target/release/examples/seed --database-url "$url" --threads "$threads" --messages "$messages" > "$keyfile"
+fi
+export PARLEY_KEY=$(tail -n1 "$keyfile")
+
+port=18080
+DATABASE_URL="$url" PARLEY_BIND="127.0.0.1:$port" RUST_LOG=warn target/release/parley serve &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
+rss_kb() { awk '/VmRSS/ {print $2}' /proc/$server/status; }
+
+for script in attention search ingest; do
+  printf '%-9s ' "$script"
+  wrk -t2 -c"$connections" -d"${duration}s" -s "bench/$script.lua" "http://127.0.0.1:$port" | grep '^RESULT' | cut -d' ' -f2-
+done
+echo "server RSS: $(( $(rss_kb) / 1024 )) MiB"

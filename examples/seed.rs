@@ -104,7 +104,7 @@ async fn main() -> anyhow::Result<()> {
                 };
                 queue.ingest(&tenant_id, msg).await?;
                 let total = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if total % 100_000 == 0 {
+                if total.is_multiple_of(100_000) {
                     eprintln!("{total} messages");
                 }
                 n += concurrency;

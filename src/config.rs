@@ -13,6 +13,11 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub database: DatabaseConfig,
+
+    /// Directory of prompt templates; edits are picked up while running. The built-in
+    /// defaults are used for any template missing there.
+    #[arg(long, env = "PARLEY_PROMPTS_DIR", default_value = "prompts")]
+    pub prompts_dir: std::path::PathBuf,
 }
 
 /// Where the inbox lives; shared by every subcommand that touches the store.
@@ -48,6 +53,7 @@ impl std::fmt::Debug for ServeConfig {
         f.debug_struct("ServeConfig")
             .field("bind", &self.bind)
             .field("database", &self.database)
+            .field("prompts_dir", &self.prompts_dir)
             .finish()
     }
 }

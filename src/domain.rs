@@ -248,6 +248,25 @@ pub struct FollowUp {
     pub created_at: DateTime<Utc>,
 }
 
+/// How a business sounds and what it offers; drafts are written in this voice.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct VoiceSettings {
+    /// Business name as customers know it.
+    pub name: String,
+    /// e.g. "friendly and concise", "formal", "warm".
+    pub tone: String,
+    /// How replies end, e.g. "- Dana at Acme HVAC".
+    pub sign_off: String,
+    pub technicians: Vec<String>,
+    pub service_area: String,
+    pub hours: String,
+    /// Words and phrases drafts must not use.
+    pub avoid_words: Vec<String>,
+    /// IANA time zone for "today" in drafts, e.g. "America/Chicago".
+    pub time_zone: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

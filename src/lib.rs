@@ -7,4 +7,6 @@ pub mod config;
 pub mod contact;
 pub mod domain;
 pub mod http;
+pub mod pipeline;
+pub mod prompts;
 pub mod store;

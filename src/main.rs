@@ -5,7 +5,10 @@ use clap::{Parser, Subcommand};
 use parley::config::{DatabaseConfig, ServeConfig};
 use parley::domain::Role;
 use parley::http::{self, AppState};
+use parley::prompts::PromptLibrary;
 use parley::store::Store;
+use std::sync::Arc;
+use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -78,7 +81,11 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let store = Store::connect(&config.database.url)
         .await
         .with_context(|| format!("opening the store at {:?}", config.database))?;
-    let state = AppState::new(store.clone());
+    let prompts = Arc::new(
+        PromptLibrary::load(Some(&config.prompts_dir)).context("loading prompt templates")?,
+    );
+    prompts.clone().watch(Duration::from_secs(2));
+    let state = AppState::new(store.clone(), prompts);
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("binding {}", config.bind))?;

@@ -7,7 +7,9 @@ mod extract;
 mod keys;
 mod messages;
 mod ops;
+mod settings;
 mod stats;
+mod templates;
 mod threads;
 
 use std::future::Future;
@@ -20,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use utoipa::OpenApi;
 
+use crate::prompts::PromptLibrary;
 use crate::store::{IngestQueue, Store};
 use error::ApiError;
 
@@ -53,6 +56,8 @@ impl Readiness {
 pub struct AppState {
     pub store: Store,
     pub ingest: IngestQueue,
+    /// The shipped prompt templates (overridable per business).
+    pub prompts: Arc<PromptLibrary>,
     pub readiness: Readiness,
     /// Poked after each new inbound message so triage starts without polling delay.
     pub triage_wakeup: Arc<Notify>,
@@ -60,10 +65,11 @@ pub struct AppState {
 
 impl AppState {
     /// Starts the ingest writer on the current runtime.
-    pub fn new(store: Store) -> Self {
+    pub fn new(store: Store, prompts: Arc<PromptLibrary>) -> Self {
         AppState {
             ingest: IngestQueue::start(store.clone()),
             store,
+            prompts,
             readiness: Readiness::default(),
             triage_wakeup: Arc::new(Notify::new()),
         }
@@ -81,6 +87,9 @@ impl AppState {
         threads::add_customer, threads::create_follow_up, threads::list_follow_ups,
         drafts::get_draft, drafts::send_draft, drafts::discard_draft,
         stats::response_times, keys::create_key,
+        templates::list_templates, templates::get_template, templates::put_template,
+        templates::rollback_template, templates::reset_template, templates::preview_template,
+        settings::get_voice, settings::put_voice,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -131,6 +140,25 @@ pub fn router(state: AppState) -> Router {
         .route("/drafts/{id}/send", post(drafts::send_draft))
         .route("/stats/response-times", get(stats::response_times))
         .route("/keys", post(keys::create_key))
+        .route("/templates", get(templates::list_templates))
+        .route(
+            "/templates/{name}",
+            get(templates::get_template)
+                .put(templates::put_template)
+                .delete(templates::reset_template),
+        )
+        .route(
+            "/templates/{name}/rollback",
+            post(templates::rollback_template),
+        )
+        .route(
+            "/templates/{name}/preview",
+            post(templates::preview_template),
+        )
+        .route(
+            "/settings/voice",
+            get(settings::get_voice).put(settings::put_voice),
+        )
         .fallback(|| async { ApiError::not_found("no such endpoint") });
     Router::new()
         .nest("/v1", v1)

@@ -11,6 +11,7 @@ pub mod ingest;
 mod messages;
 mod rows;
 mod search;
+mod settings;
 mod stats;
 mod tenants;
 mod threads;
@@ -28,6 +29,7 @@ pub use cursor::CursorError;
 pub use drafts::NewDraft;
 pub use ingest::{InboundMessage, IngestQueue, Ingested};
 pub use messages::{Classified, MessagePage, OutboundMessage};
+pub use settings::PromptVersion;
 pub use stats::ResponseTimes;
 pub use threads::{NewCustomer, ThreadCounts, ThreadFilter, ThreadPage, ThreadQuery};
 

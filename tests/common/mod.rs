@@ -3,6 +3,7 @@
 
 use parley::domain::Role;
 use parley::http::{self, AppState};
+use parley::prompts::PromptLibrary;
 use parley::store::Store;
 use serde_json::Value;
 use sqlx::Connection;
@@ -104,7 +105,8 @@ pub async fn fresh_database(engine: Engine) -> TestDb {
 pub async fn spawn_app(engine: Engine) -> TestApp {
     let db = fresh_database(engine).await;
     let store = Store::connect(&db.url).await.expect("connect store");
-    let state = AppState::new(store.clone());
+    let prompts = PromptLibrary::load(Some(std::path::Path::new("prompts"))).expect("prompts");
+    let state = AppState::new(store.clone(), std::sync::Arc::new(prompts));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -1,0 +1,5 @@
+//! The story of a message and a draft, one stage per module:
+//! triage(message) = detect language → classify → store;
+//! draft(thread, goal) = load → render prompt → generate → check → store.
+
+pub mod templates;

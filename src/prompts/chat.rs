@@ -1,0 +1,89 @@
+//! Splits a rendered template into chat turns at `--- role ---` marker lines.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TurnRole {
+    System,
+    User,
+    Assistant,
+}
+
+/// One message of a chat prompt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ChatTurn {
+    pub role: TurnRole,
+    pub content: String,
+}
+
+fn marker(line: &str) -> Option<TurnRole> {
+    match line.trim() {
+        "--- system ---" => Some(TurnRole::System),
+        "--- user ---" => Some(TurnRole::User),
+        "--- assistant ---" => Some(TurnRole::Assistant),
+        _ => None,
+    }
+}
+
+/// The turns of a rendered prompt. It must start with a marker and end with a user turn, since
+/// the model is asked to answer that turn.
+pub(crate) fn split_turns(text: &str) -> Result<Vec<ChatTurn>, String> {
+    let mut turns: Vec<ChatTurn> = Vec::new();
+    for line in text.lines() {
+        if let Some(role) = marker(line) {
+            turns.push(ChatTurn {
+                role,
+                content: String::new(),
+            });
+            continue;
+        }
+        match turns.last_mut() {
+            Some(turn) => {
+                turn.content.push_str(line);
+                turn.content.push('\n');
+            }
+            None if line.trim().is_empty() => {}
+            None => {
+                return Err("text before the first `--- system ---` or `--- user ---` line".into())
+            }
+        }
+    }
+    for turn in &mut turns {
+        turn.content = turn.content.trim().to_string();
+    }
+    match turns.last() {
+        Some(last) if last.role == TurnRole::User && !last.content.is_empty() => Ok(turns),
+        _ => Err("the prompt must end with a non-empty `--- user ---` turn".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_roles_and_trims() {
+        let turns = split_turns(
+            "--- system ---\nBe brief.\n\n--- user ---\nhi\n--- assistant ---\nhello\n--- user ---\nbye\n",
+        )
+        .unwrap();
+        let roles: Vec<TurnRole> = turns.iter().map(|t| t.role).collect();
+        assert_eq!(
+            roles,
+            vec![
+                TurnRole::System,
+                TurnRole::User,
+                TurnRole::Assistant,
+                TurnRole::User
+            ]
+        );
+        assert_eq!(turns[0].content, "Be brief.");
+    }
+
+    #[test]
+    fn refuses_loose_text_and_missing_user_turn() {
+        assert!(split_turns("hello\n--- user ---\nx").is_err());
+        assert!(split_turns("--- system ---\nx\n--- user ---\n   ").is_err());
+    }
+}

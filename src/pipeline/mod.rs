@@ -2,4 +2,6 @@
 //! triage(message) = detect language → classify → store;
 //! draft(thread, goal) = load → render prompt → generate → check → store.
 
+pub mod facts;
+pub mod guardrails;
 pub mod templates;

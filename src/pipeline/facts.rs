@@ -1,0 +1,563 @@
+//! The concrete facts of an operator's goal — times, prices, weekdays, names — and whether a
+//! draft in any supported language carries them.
+
+use std::fmt;
+
+/// One fact a draft must contain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fact {
+    /// A clock time; minute is 0 for "3 PM".
+    Time { hour: u32, minute: u32 },
+    /// An amount of money as written digits, e.g. "189" or "1200" (separators removed).
+    Price(String),
+    /// 0 = Monday.
+    Weekday(usize),
+    /// A person's name, e.g. a technician.
+    Name(String),
+    /// Any other number in the goal (dates, counts, unit numbers).
+    Number(String),
+}
+
+impl fmt::Display for Fact {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fact::Time { hour, minute } => write!(f, "time {hour}:{minute:02}"),
+            Fact::Price(p) => write!(f, "price {p}"),
+            Fact::Weekday(d) => write!(f, "day {}", WEEKDAYS[*d][0]),
+            Fact::Name(n) => write!(f, "name {n}"),
+            Fact::Number(n) => write!(f, "number {n}"),
+        }
+    }
+}
+
+/// Weekday names per language, Monday first; the first entry is English. Each list holds the
+/// spellings customers' languages use, with and without diacritics.
+const WEEKDAYS: [&[&str]; 7] = [
+    &[
+        "monday",
+        "mon",
+        "lunes",
+        "thứ hai",
+        "thu hai",
+        "thứ 2",
+        "星期一",
+        "周一",
+        "週一",
+        "礼拜一",
+        "lunes",
+        "월요일",
+        "lundi",
+        "segunda",
+        "понедельник",
+        "الاثنين",
+        "الإثنين",
+        "lunes",
+        "monday",
+    ],
+    &[
+        "tuesday",
+        "tue",
+        "martes",
+        "thứ ba",
+        "thu ba",
+        "thứ 3",
+        "星期二",
+        "周二",
+        "週二",
+        "礼拜二",
+        "martes",
+        "화요일",
+        "mardi",
+        "terça",
+        "terca",
+        "вторник",
+        "الثلاثاء",
+    ],
+    &[
+        "wednesday",
+        "wed",
+        "miércoles",
+        "miercoles",
+        "thứ tư",
+        "thu tu",
+        "thứ 4",
+        "星期三",
+        "周三",
+        "週三",
+        "礼拜三",
+        "miyerkules",
+        "수요일",
+        "mercredi",
+        "quarta",
+        "среда",
+        "среду",
+        "الأربعاء",
+        "الاربعاء",
+    ],
+    &[
+        "thursday",
+        "thu",
+        "jueves",
+        "thứ năm",
+        "thu nam",
+        "thứ 5",
+        "星期四",
+        "周四",
+        "週四",
+        "礼拜四",
+        "huwebes",
+        "목요일",
+        "jeudi",
+        "quinta",
+        "четверг",
+        "الخميس",
+    ],
+    &[
+        "friday",
+        "fri",
+        "viernes",
+        "thứ sáu",
+        "thu sau",
+        "thứ 6",
+        "星期五",
+        "周五",
+        "週五",
+        "礼拜五",
+        "biyernes",
+        "금요일",
+        "vendredi",
+        "sexta",
+        "пятница",
+        "пятницу",
+        "الجمعة",
+    ],
+    &[
+        "saturday",
+        "sat",
+        "sábado",
+        "sabado",
+        "thứ bảy",
+        "thu bay",
+        "thứ 7",
+        "星期六",
+        "周六",
+        "週六",
+        "礼拜六",
+        "sabado",
+        "토요일",
+        "samedi",
+        "sábado",
+        "суббота",
+        "субботу",
+        "السبت",
+    ],
+    &[
+        "sunday",
+        "sun",
+        "domingo",
+        "chủ nhật",
+        "chu nhat",
+        "星期日",
+        "星期天",
+        "周日",
+        "週日",
+        "礼拜天",
+        "linggo",
+        "일요일",
+        "dimanche",
+        "domingo",
+        "воскресенье",
+        "الأحد",
+        "الاحد",
+    ],
+];
+
+/// Words that start with a capital in a goal without being names.
+const NOT_NAMES: &[&str] = &[
+    "i",
+    "pm",
+    "am",
+    "ac",
+    "hvac",
+    "ok",
+    "tell",
+    "say",
+    "ask",
+    "offer",
+    "propose",
+    "confirm",
+    "apologise",
+    "apologize",
+    "let",
+    "thank",
+    "thanks",
+    "quote",
+    "the",
+    "a",
+    "an",
+    "we",
+    "our",
+    "they",
+    "he",
+    "she",
+    "it",
+    "yes",
+    "no",
+    "sorry",
+    "please",
+    "remind",
+    "explain",
+    "send",
+    "schedule",
+    "reschedule",
+    "book",
+    "cancel",
+    "today",
+    "tomorrow",
+    "tonight",
+    "morning",
+    "afternoon",
+    "evening",
+    "next",
+    "this",
+    "noon",
+    "midnight",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
+    "if",
+    "and",
+    "or",
+    "but",
+    "also",
+    "invoice",
+    "diagnostic",
+    "visit",
+    "tech",
+    "technician",
+];
+
+/// Maps Arabic-Indic, Persian and full-width digits to ASCII so "٣" and "３" count as "3".
+pub fn ascii_digits(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '٠'..='٩' => char::from(b'0' + (c as u32 - '٠' as u32) as u8),
+            '۰'..='۹' => char::from(b'0' + (c as u32 - '۰' as u32) as u8),
+            '０'..='９' => char::from(b'0' + (c as u32 - '０' as u32) as u8),
+            _ => c,
+        })
+        .collect()
+}
+
+/// Tokens of a goal: words with their original case, punctuation split off.
+fn tokens(goal: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for c in goal.chars() {
+        if c.is_alphanumeric() || c == '$' || c == ':' || c == '.' || c == ',' || c == '\'' {
+            current.push(c);
+        } else {
+            if !current.is_empty() {
+                out.push(std::mem::take(&mut current));
+            }
+            if c == '€' || c == '£' {
+                out.push(c.to_string());
+            }
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out.into_iter()
+        .map(|t| {
+            t.trim_matches(|c: char| c == '.' || c == ',' || c == ':' || c == '\'')
+                .to_string()
+        })
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+fn parse_clock(token: &str) -> Option<(u32, u32)> {
+    let (h, m) = match token.split_once(':') {
+        Some((h, m)) => (h.parse().ok()?, m.get(..2)?.parse().ok()?),
+        None => (token.parse().ok()?, 0),
+    };
+    (h <= 24 && m < 60).then_some((h, m))
+}
+
+fn is_meridiem(t: &str) -> Option<bool> {
+    match t.to_lowercase().replace('.', "").as_str() {
+        "pm" => Some(true),
+        "am" => Some(false),
+        _ => None,
+    }
+}
+
+/// Extracts the facts a reply to `goal` must carry. `names` are the business's technicians,
+/// always treated as names when they appear.
+pub fn extract(goal: &str, names: &[String]) -> Vec<Fact> {
+    let toks = tokens(&ascii_digits(goal));
+    let mut facts: Vec<Fact> = Vec::new();
+    let mut used = vec![false; toks.len()];
+    for i in 0..toks.len() {
+        let t = &toks[i];
+        let lower = t.to_lowercase();
+        // "3pm", "3:30pm", "3 PM", "15:00", "noon"
+        let glued = lower
+            .strip_suffix("pm")
+            .map(|n| (n, true))
+            .or_else(|| lower.strip_suffix("am").map(|n| (n, false)))
+            .and_then(|(n, pm)| parse_clock(n).map(|c| (c, pm)));
+        let spaced = toks
+            .get(i + 1)
+            .and_then(|next| is_meridiem(next))
+            .and_then(|pm| parse_clock(&lower).map(|c| (c, pm)));
+        if let Some(((h, m), pm)) = glued.or(spaced) {
+            let hour = match (h, pm) {
+                (12, false) => 0,
+                (h, true) if h < 12 => h + 12,
+                (h, _) => h,
+            };
+            facts.push(Fact::Time { hour, minute: m });
+            used[i] = true;
+            if spaced.is_some() {
+                used[i + 1] = true;
+            }
+            continue;
+        }
+        if lower == "noon" {
+            facts.push(Fact::Time {
+                hour: 12,
+                minute: 0,
+            });
+            continue;
+        }
+        if lower.contains(':') {
+            if let Some((h, m)) = parse_clock(&lower) {
+                facts.push(Fact::Time { hour: h, minute: m });
+                continue;
+            }
+        }
+        if let Some(amount) = lower.strip_prefix('$') {
+            let digits: String = amount.chars().filter(char::is_ascii_digit).collect();
+            let whole = amount.split('.').next().unwrap_or(amount);
+            let whole: String = whole.chars().filter(char::is_ascii_digit).collect();
+            if !digits.is_empty() {
+                facts.push(Fact::Price(whole));
+                continue;
+            }
+        }
+        if lower
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == ',' || c == '.')
+            && lower.chars().any(|c| c.is_ascii_digit())
+        {
+            let is_money = toks.get(i + 1).is_some_and(|n| {
+                ["dollars", "dollar", "usd", "bucks"].contains(&n.to_lowercase().as_str())
+            });
+            let whole: String = lower
+                .split('.')
+                .next()
+                .unwrap_or(&lower)
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect();
+            facts.push(if is_money {
+                Fact::Price(whole)
+            } else {
+                Fact::Number(whole)
+            });
+            continue;
+        }
+        if let Some(day) = WEEKDAYS
+            .iter()
+            .position(|names| names[0] == lower || names[1] == lower)
+        {
+            facts.push(Fact::Weekday(day));
+            continue;
+        }
+        let is_technician = names.iter().any(|n| n.eq_ignore_ascii_case(t));
+        let capitalised = t.chars().next().is_some_and(char::is_uppercase)
+            && t.chars().skip(1).all(|c| c.is_lowercase())
+            && t.chars().count() > 1;
+        if is_technician || (capitalised && i > 0 && !NOT_NAMES.contains(&lower.as_str())) {
+            facts.push(Fact::Name(t.to_string()));
+        }
+    }
+    facts.dedup();
+    facts
+}
+
+fn contains_number(text: &str, number: &str) -> bool {
+    // Digits of the draft with thousands separators removed, split into standalone numbers.
+    let cleaned: String = text
+        .chars()
+        .enumerate()
+        .filter(|(i, c)| {
+            // Drop a separator between digits ("1,200", "1.200", "1 200").
+            !((*c == ',' || *c == '.' || *c == ' ' || *c == '\u{a0}')
+                && text
+                    .chars()
+                    .nth(i.wrapping_sub(1))
+                    .is_some_and(|p| p.is_ascii_digit())
+                && text.chars().nth(i + 1).is_some_and(|n| n.is_ascii_digit())
+                && text
+                    .chars()
+                    .skip(i + 1)
+                    .take_while(char::is_ascii_digit)
+                    .count()
+                    == 3)
+        })
+        .map(|(_, c)| c)
+        .collect();
+    cleaned
+        .split(|c: char| !c.is_ascii_digit())
+        .any(|n| n == number || (n.len() > number.len() && n.trim_start_matches('0') == number))
+}
+
+/// Whether `draft` (any language) carries `fact`.
+pub fn present(fact: &Fact, draft: &str) -> bool {
+    let text = ascii_digits(draft);
+    let lower = text.to_lowercase();
+    match fact {
+        Fact::Time { hour, minute } => {
+            let h12 = match hour % 12 {
+                0 => 12,
+                h => h,
+            };
+            let hour_ok = contains_number(&lower, &h12.to_string())
+                || contains_number(&lower, &hour.to_string())
+                || contains_number(&lower, &format!("{hour:02}"));
+            let minute_ok = *minute == 0 || contains_number(&lower, &format!("{minute:02}"));
+            let noon_ok = *hour == 12
+                && *minute == 0
+                && [
+                    "noon",
+                    "mediodía",
+                    "mediodia",
+                    "midi",
+                    "meio-dia",
+                    "полдень",
+                    "中午",
+                    "정오",
+                    "tanghali",
+                ]
+                .iter()
+                .any(|w| lower.contains(w));
+            (hour_ok && minute_ok) || noon_ok
+        }
+        Fact::Price(p) | Fact::Number(p) => contains_number(&lower, p),
+        Fact::Weekday(d) => WEEKDAYS[*d].iter().any(|w| {
+            // Short English forms must be whole words ("sat" is in "satisfied").
+            if w.len() <= 3 && w.is_ascii() {
+                lower
+                    .split(|c: char| !c.is_alphanumeric())
+                    .any(|word| word == *w)
+            } else {
+                lower.contains(w)
+            }
+        }),
+        Fact::Name(n) => lower.contains(&n.to_lowercase()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn techs() -> Vec<String> {
+        vec!["Mike".to_string(), "Luis".to_string()]
+    }
+
+    #[test]
+    fn extracts_times_prices_days_and_names() {
+        let facts = extract(
+            "propose 3 PM Tuesday, Mike will bring the $1,250 quote",
+            &techs(),
+        );
+        assert_eq!(
+            facts,
+            vec![
+                Fact::Time {
+                    hour: 15,
+                    minute: 0
+                },
+                Fact::Weekday(1),
+                Fact::Name("Mike".into()),
+                Fact::Price("1250".into()),
+            ]
+        );
+        assert_eq!(
+            extract("offer 9:30am or noon", &[]),
+            vec![
+                Fact::Time {
+                    hour: 9,
+                    minute: 30
+                },
+                Fact::Time {
+                    hour: 12,
+                    minute: 0
+                }
+            ]
+        );
+        assert_eq!(
+            extract("the diagnostic is 89 dollars", &[]),
+            vec![Fact::Price("89".into())]
+        );
+    }
+
+    #[test]
+    fn facts_are_found_in_other_languages() {
+        let time = Fact::Time {
+            hour: 15,
+            minute: 0,
+        };
+        for draft in [
+            "Hola Ana, ¿le parece bien el martes a las 3 p. m.?",
+            "Chào chị Lan, thợ sẽ đến lúc 15:00 thứ Ba.",
+            "王先生您好，周二下午3点可以吗？",
+            "مرحبا، هل يناسبك يوم الثلاثاء الساعة ٣ مساءً؟",
+            "Bonjour, mardi à 15h ?",
+        ] {
+            assert!(present(&time, draft), "{draft}");
+            assert!(present(&Fact::Weekday(1), draft), "{draft}");
+        }
+        assert!(!present(&time, "We can come at 13:00 on Monday"));
+        assert!(present(
+            &Fact::Price("1250".into()),
+            "Le devis est de 1 250 $"
+        ));
+        assert!(present(
+            &Fact::Price("1250".into()),
+            "the quote is $1,250.00"
+        ));
+        assert!(!present(&Fact::Price("125".into()), "the quote is $1,250"));
+    }
+
+    #[test]
+    fn short_day_names_need_whole_words() {
+        assert!(!present(&Fact::Weekday(5), "We hope you are satisfied"));
+        assert!(present(&Fact::Weekday(5), "see you Sat morning"));
+    }
+}

@@ -1,0 +1,383 @@
+//! Checks every draft passes before an operator sees it: no placeholders or template tokens, no
+//! leaked instructions, a reply rather than an echo, SMS-sized, in the target language, and
+//! carrying the goal's facts.
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+
+use super::facts::{self, Fact};
+
+/// Everything a check needs to know about the draft's situation.
+pub struct DraftContext<'a> {
+    pub goal: &'a str,
+    /// ISO 639-1 of the language the draft must be in.
+    pub language: &'a str,
+    /// The customer's messages (the draft must not repeat them back).
+    pub inbound: &'a [String],
+    /// The system instructions the model saw (they must not leak).
+    pub instructions: &'a str,
+    pub first_name: &'a str,
+    pub technicians: &'a [String],
+    /// Reply goes out as SMS: hold it to two segments.
+    pub sms: bool,
+}
+
+/// One failed check, with a code machines match and a reason people read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Violation {
+    pub check: &'static str,
+    pub detail: String,
+}
+
+impl Violation {
+    fn new(check: &'static str, detail: impl Into<String>) -> Self {
+        Violation {
+            check,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Tokens of chat templates and role labels that must never reach a customer.
+const TEMPLATE_TOKENS: &[&str] = &[
+    "<|",
+    "|>",
+    "[INST]",
+    "[/INST]",
+    "<s>",
+    "</s>",
+    "<start_of_turn>",
+    "<end_of_turn>",
+    "### ",
+    "--- system",
+    "--- user",
+    "--- assistant",
+    "Instruction:",
+    "Reply in ",
+];
+
+/// Cleans what models commonly wrap around a reply: surrounding quotes, a "Reply:" label,
+/// trailing role markers. Returns the text a customer would receive.
+pub fn tidy(raw: &str) -> String {
+    let mut text = raw.trim();
+    for cut in [
+        "<|im_end|>",
+        "<|endoftext|>",
+        "<|im_start|>",
+        "\n--- ",
+        "\nInstruction:",
+    ] {
+        if let Some(i) = text.find(cut) {
+            text = &text[..i];
+        }
+    }
+    let mut text = text.trim().to_string();
+    for label in ["Reply:", "Response:", "Message:", "Draft:", "Assistant:"] {
+        if let Some(rest) = text.strip_prefix(label) {
+            text = rest.trim().to_string();
+        }
+    }
+    let quoted = |s: &str| {
+        (s.starts_with('"') && s.ends_with('"')) || (s.starts_with('“') && s.ends_with('”'))
+    };
+    if text.chars().count() > 2 && quoted(&text) && text.matches(['"', '“', '”']).count() == 2 {
+        let inner: Vec<char> = text.chars().collect();
+        text = inner[1..inner.len() - 1]
+            .iter()
+            .collect::<String>()
+            .trim()
+            .to_string();
+    }
+    text
+}
+
+/// Brackets that hold a fill-in-the-blank rather than text: "[Name]", "{customer name}",
+/// "<time>", "XX:XX".
+fn placeholders(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (open, close) in [('[', ']'), ('{', '}'), ('<', '>')] {
+        let mut rest = text;
+        while let Some(start) = rest.find(open) {
+            let after = &rest[start + open.len_utf8()..];
+            let Some(end) = after.find(close) else { break };
+            let inner = &after[..end];
+            let words = inner.split_whitespace().count();
+            let letters = inner.chars().any(char::is_alphabetic);
+            if letters && (1..=5).contains(&words) && inner.len() <= 40 {
+                found.push(format!("{open}{inner}{close}"));
+            }
+            rest = &after[end..];
+        }
+    }
+    for marker in ["XX:XX", "$XX", "xx:xx", "___"] {
+        if text.contains(marker) {
+            found.push(marker.to_string());
+        }
+    }
+    found
+}
+
+fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+fn ngrams(words: &[String], n: usize) -> HashSet<String> {
+    words.windows(n).map(|w| w.join(" ")).collect()
+}
+
+/// Longest run of consecutive words of `a` that also occurs in `b`.
+fn longest_shared_run(a: &[String], b: &[String]) -> usize {
+    let mut best = 0;
+    let mut prev = vec![0usize; b.len() + 1];
+    for x in a {
+        let mut cur = vec![0usize; b.len() + 1];
+        for (j, y) in b.iter().enumerate() {
+            if x == y {
+                cur[j + 1] = prev[j] + 1;
+                best = best.max(cur[j + 1]);
+            }
+        }
+        prev = cur;
+    }
+    best
+}
+
+/// GSM 03.38 basic set (the extension characters count double).
+fn gsm7_units(c: char) -> Option<usize> {
+    const BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+    const EXTENDED: &str = "^{}\\[~]|€\u{c}";
+    if BASIC.contains(c) {
+        Some(1)
+    } else if EXTENDED.contains(c) {
+        Some(2)
+    } else {
+        None
+    }
+}
+
+/// SMS segments the text needs: GSM-7 when every character fits (160, or 153 per part), else
+/// UCS-2 (70, or 67 UTF-16 units per part).
+pub fn sms_segments(text: &str) -> usize {
+    let gsm: Option<usize> = text.chars().map(gsm7_units).sum();
+    let (units, single, multi) = match gsm {
+        Some(units) => (units, 160, 153),
+        None => (text.encode_utf16().count(), 70, 67),
+    };
+    if units <= single {
+        1
+    } else {
+        units.div_ceil(multi)
+    }
+}
+
+/// Runs every check; `detect` names the language of a text (None when undecidable).
+pub fn check(
+    draft: &str,
+    ctx: &DraftContext<'_>,
+    detect: &dyn Fn(&str) -> Option<String>,
+) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let text = draft.trim();
+    if text.is_empty() {
+        return vec![Violation::new("empty", "the model produced no text")];
+    }
+
+    let holes = placeholders(text);
+    if !holes.is_empty() {
+        out.push(Violation::new(
+            "placeholder",
+            format!("unfilled placeholder {}", holes.join(", ")),
+        ));
+    }
+    if let Some(token) = TEMPLATE_TOKENS.iter().find(|t| text.contains(*t)) {
+        out.push(Violation::new(
+            "template_token",
+            format!("contains `{token}`"),
+        ));
+    }
+
+    let draft_words = words(text);
+    // Six words in a row from the instructions is a leak, not a coincidence.
+    let leaked = ngrams(&words(ctx.instructions), 6);
+    if draft_words
+        .windows(6)
+        .any(|w| leaked.contains(&w.join(" ")))
+    {
+        out.push(Violation::new(
+            "instructions_leak",
+            "repeats the drafting instructions",
+        ));
+    }
+
+    for message in ctx.inbound {
+        let theirs = words(message);
+        let run = longest_shared_run(&draft_words, &theirs);
+        if run >= 8 || (theirs.len() >= 5 && run * 10 >= theirs.len() * 7) {
+            out.push(Violation::new(
+                "parrot",
+                "repeats the customer's message instead of answering it",
+            ));
+            break;
+        }
+    }
+    let goal_words = words(ctx.goal);
+    if draft_words.len() <= goal_words.len() + 2
+        && longest_shared_run(&draft_words, &goal_words) * 2 >= goal_words.len().max(1)
+    {
+        out.push(Violation::new(
+            "echo",
+            "restates the instruction instead of writing the reply",
+        ));
+    }
+
+    if ctx.sms && sms_segments(text) > 2 {
+        out.push(Violation::new(
+            "too_long",
+            format!(
+                "needs {} SMS segments; aim for at most 2",
+                sms_segments(text)
+            ),
+        ));
+    }
+
+    if let Some(found) = detect(text) {
+        if found != ctx.language {
+            out.push(Violation::new(
+                "wrong_language",
+                format!("written in {found}, expected {}", ctx.language),
+            ));
+        }
+    }
+
+    if !ctx.first_name.is_empty() && !text.to_lowercase().contains(&ctx.first_name.to_lowercase()) {
+        out.push(Violation::new(
+            "first_name",
+            format!("does not greet {} by name", ctx.first_name),
+        ));
+    }
+
+    let missing: Vec<String> = facts::extract(ctx.goal, ctx.technicians)
+        .into_iter()
+        // Names can be transliterated in non-Latin scripts; only hold Latin-script drafts to them.
+        .filter(|f| !matches!(f, Fact::Name(_)) || latin_script(ctx.language))
+        .filter(|f| !facts::present(f, text))
+        .map(|f| f.to_string())
+        .collect();
+    if !missing.is_empty() {
+        out.push(Violation::new(
+            "missing_fact",
+            format!("leaves out {}", missing.join(", ")),
+        ));
+    }
+    out
+}
+
+fn latin_script(language: &str) -> bool {
+    !matches!(language, "zh" | "ja" | "ko" | "ru" | "ar" | "hi" | "uk")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx<'a>(goal: &'a str, inbound: &'a [String], language: &'a str) -> DraftContext<'a> {
+        DraftContext {
+            goal,
+            language,
+            inbound,
+            instructions:
+                "You write replies to customers for Acme. Output only the message itself: no notes.",
+            first_name: "Maria",
+            technicians: &[],
+            sms: true,
+        }
+    }
+
+    fn english(_: &str) -> Option<String> {
+        Some("en".to_string())
+    }
+
+    fn codes(v: &[Violation]) -> Vec<&'static str> {
+        v.iter().map(|v| v.check).collect()
+    }
+
+    #[test]
+    fn a_good_draft_passes() {
+        let inbound = vec!["AC stopped overnight, two kids at home".to_string()];
+        let v = check(
+            "Hi Maria, so sorry about the AC! We can be there Tuesday at 3 PM. See you then!",
+            &ctx("propose 3 PM Tuesday", &inbound, "en"),
+            &english,
+        );
+        assert!(v.is_empty(), "{v:?}");
+    }
+
+    #[test]
+    fn catches_placeholders_tokens_and_leaks() {
+        let inbound = vec![];
+        let v = check(
+            "Hi [Customer Name], we can come Tuesday at 3 PM.<|im_end|> Output only the message itself: no notes",
+            &ctx("propose 3 PM Tuesday", &inbound, "en"),
+            &english,
+        );
+        let c = codes(&v);
+        assert!(c.contains(&"placeholder"), "{v:?}");
+        assert!(c.contains(&"template_token"), "{v:?}");
+        assert!(c.contains(&"instructions_leak"), "{v:?}");
+        assert!(c.contains(&"first_name"), "{v:?}");
+    }
+
+    #[test]
+    fn catches_echoes_parrots_and_missing_facts() {
+        let inbound =
+            vec!["my water heater is leaking from the bottom can someone come today".to_string()];
+        let c = codes(&check(
+            "Propose 3 PM Tuesday.",
+            &ctx("propose 3 PM Tuesday", &inbound, "en"),
+            &english,
+        ));
+        assert!(c.contains(&"echo"));
+        let c = codes(&check(
+            "Maria, my water heater is leaking from the bottom can someone come today?",
+            &ctx("propose 3 PM Tuesday", &inbound, "en"),
+            &english,
+        ));
+        assert!(c.contains(&"parrot"));
+        assert!(c.contains(&"missing_fact"));
+    }
+
+    #[test]
+    fn wrong_language_is_flagged() {
+        let v = check(
+            "Hi Maria, we can come Tuesday at 3 PM.",
+            &ctx("propose 3 PM Tuesday", &[], "es"),
+            &english,
+        );
+        assert_eq!(codes(&v), vec!["wrong_language"]);
+    }
+
+    #[test]
+    fn sms_segments_count_gsm_and_ucs2() {
+        assert_eq!(sms_segments(&"a".repeat(160)), 1);
+        assert_eq!(sms_segments(&"a".repeat(161)), 2);
+        assert_eq!(sms_segments(&"€".repeat(80)), 1);
+        assert_eq!(sms_segments(&"€".repeat(81)), 2);
+        assert_eq!(sms_segments(&"ệ".repeat(70)), 1);
+        assert_eq!(sms_segments(&"ệ".repeat(71)), 2);
+        assert_eq!(sms_segments("👍"), 1);
+    }
+
+    #[test]
+    fn tidy_strips_wrappers() {
+        assert_eq!(
+            tidy("\"Hi Maria, see you at 3!\"<|im_end|>"),
+            "Hi Maria, see you at 3!"
+        );
+        assert_eq!(tidy("Reply: Hi Maria"), "Hi Maria");
+        assert_eq!(tidy("Hi \"Maria\" there"), "Hi \"Maria\" there");
+    }
+}

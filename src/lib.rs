@@ -7,6 +7,7 @@ pub mod config;
 pub mod contact;
 pub mod domain;
 pub mod http;
+pub mod llm;
 pub mod pipeline;
 pub mod prompts;
 pub mod store;

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use parley::config::{DatabaseConfig, ServeConfig};
 use parley::domain::Role;
 use parley::http::{self, AppState};
+use parley::llm::cli::{self as llm_cli, GenerateArgs, ModelsCommand};
 use parley::prompts::PromptLibrary;
 use parley::store::Store;
 use std::sync::Arc;
@@ -31,6 +32,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Manage local model files.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+    /// Generate text with a local model, streaming to stdout.
+    Generate(GenerateArgs),
 }
 
 #[derive(Subcommand)]
@@ -73,6 +79,8 @@ async fn main() -> anyhow::Result<()> {
             println!("{key}");
             Ok(())
         }
+        Command::Models(cmd) => Ok(llm_cli::run_models(cmd).await?),
+        Command::Generate(args) => Ok(llm_cli::run_generate(args).await?),
     }
 }
 

@@ -1,0 +1,456 @@
+//! Our own forward pass for Llama-family GGUF decoders (`qwen2`, `llama`), written for control
+//! over the KV cache: it lives outside the model, so a prompt prefix's state can be copied out,
+//! kept, and copied back in.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
+use candle_core::{DType, Device, Module, Result, Tensor};
+
+/// Shape of the network, from the GGUF metadata.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub architecture: String,
+    pub n_layer: usize,
+    pub n_head: usize,
+    pub n_kv_head: usize,
+    pub head_dim: usize,
+    pub hidden: usize,
+    pub rms_eps: f32,
+    /// Qwen2 rotates the two halves of each head (NeoX style); GGUF llama weights are permuted
+    /// for interleaved pairs.
+    pub rope_neox: bool,
+    pub rope_base: f32,
+    pub context_length: usize,
+}
+
+impl Config {
+    fn from_gguf(ct: &gguf_file::Content) -> Result<Self> {
+        let md = |k: &str| {
+            ct.metadata
+                .get(k)
+                .ok_or_else(|| candle_core::Error::Msg(format!("gguf metadata `{k}` missing")))
+        };
+        let arch = md("general.architecture")?.to_string()?.clone();
+        let rope_neox = match arch.as_str() {
+            "qwen2" => true,
+            "llama" => false,
+            other => candle_core::bail!("unsupported architecture `{other}`"),
+        };
+        let key = |k: &str| format!("{arch}.{k}");
+        let n_head = md(&key("attention.head_count"))?.to_u32()? as usize;
+        let hidden = md(&key("embedding_length"))?.to_u32()? as usize;
+        Ok(Self {
+            n_layer: md(&key("block_count"))?.to_u32()? as usize,
+            n_head,
+            n_kv_head: md(&key("attention.head_count_kv"))?.to_u32()? as usize,
+            head_dim: hidden / n_head,
+            hidden,
+            rms_eps: md(&key("attention.layer_norm_rms_epsilon"))?.to_f32()?,
+            rope_neox,
+            rope_base: md(&key("rope.freq_base"))
+                .and_then(|v| v.to_f32())
+                .unwrap_or(10_000.0),
+            context_length: md(&key("context_length"))?.to_u32()? as usize,
+            architecture: arch,
+        })
+    }
+
+    /// Bytes of KV state per token (f32 keys and values, all layers).
+    pub fn kv_bytes_per_token(&self) -> usize {
+        self.n_layer * 2 * self.n_kv_head * self.head_dim * 4
+    }
+}
+
+struct Layer {
+    attn_norm: Tensor,
+    wq: QMatMul,
+    wk: QMatMul,
+    wv: QMatMul,
+    bias: Option<(Tensor, Tensor, Tensor)>,
+    wo: QMatMul,
+    ffn_norm: Tensor,
+    gate: QMatMul,
+    up: QMatMul,
+    down: QMatMul,
+}
+
+/// The weights. Stateless: all per-sequence state is in `KvState`.
+pub struct Model {
+    pub cfg: Config,
+    embed: Arc<QTensor>,
+    layers: Vec<Layer>,
+    norm: Tensor,
+    output: QMatMul,
+    cos: Tensor,
+    sin: Tensor,
+}
+
+/// Load-time options.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadOptions {
+    /// Re-quantize Q4_1/Q5_0/Q5_1 tensors to Q8_0: candle has no fast kernel for them, and
+    /// Q8_0 is near-lossless (MODELS.md: +40 % prefill on Qwen, 2.7x on SmolLM2).
+    pub requantize_q8: bool,
+    /// Cap on positions (RoPE tables, KV growth); the model's own limit when larger.
+    pub max_context: usize,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            requantize_q8: true,
+            max_context: 8192,
+        }
+    }
+}
+
+fn slow_type(t: GgmlDType) -> bool {
+    matches!(t, GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1)
+}
+
+impl Model {
+    /// Reads the GGUF at `path`; returns the model and the file's metadata (tokenizer, template).
+    pub fn load(path: &Path, opts: LoadOptions) -> Result<(Self, gguf_file::Content)> {
+        let mut file = std::io::BufReader::new(std::fs::File::open(path)?);
+        let ct = gguf_file::Content::read(&mut file).map_err(|e| e.with_path(path))?;
+        let mut cfg = Config::from_gguf(&ct)?;
+        cfg.context_length = cfg.context_length.min(opts.max_context);
+        let dev = Device::Cpu;
+        let mut qt = |name: &str| -> Result<QTensor> {
+            let t = ct.tensor(&mut file, name, &dev)?;
+            if opts.requantize_q8
+                && slow_type(t.dtype())
+                && t.shape().dims().last().is_some_and(|d| d % 32 == 0)
+            {
+                QTensor::quantize(&t.dequantize(&dev)?, GgmlDType::Q8_0)
+            } else {
+                Ok(t)
+            }
+        };
+        let has_bias = cfg.architecture == "qwen2";
+        let embed = Arc::new(qt("token_embd.weight")?);
+        let output = match ct.tensor_infos.contains_key("output.weight") {
+            true => QMatMul::from_qtensor(qt("output.weight")?)?,
+            // tied embeddings: the same quantized table, shared
+            false => QMatMul::from_arc(embed.clone())?,
+        };
+        let norm = qt("output_norm.weight")?.dequantize(&dev)?;
+        let mut layers = Vec::with_capacity(cfg.n_layer);
+        for i in 0..cfg.n_layer {
+            let p = |s: &str| format!("blk.{i}.{s}");
+            let mm = |t: QTensor| QMatMul::from_qtensor(t);
+            let bias = if has_bias {
+                Some((
+                    qt(&p("attn_q.bias"))?.dequantize(&dev)?,
+                    qt(&p("attn_k.bias"))?.dequantize(&dev)?,
+                    qt(&p("attn_v.bias"))?.dequantize(&dev)?,
+                ))
+            } else {
+                None
+            };
+            layers.push(Layer {
+                attn_norm: qt(&p("attn_norm.weight"))?.dequantize(&dev)?,
+                wq: mm(qt(&p("attn_q.weight"))?)?,
+                wk: mm(qt(&p("attn_k.weight"))?)?,
+                wv: mm(qt(&p("attn_v.weight"))?)?,
+                bias,
+                wo: mm(qt(&p("attn_output.weight"))?)?,
+                ffn_norm: qt(&p("ffn_norm.weight"))?.dequantize(&dev)?,
+                gate: mm(qt(&p("ffn_gate.weight"))?)?,
+                up: mm(qt(&p("ffn_up.weight"))?)?,
+                down: mm(qt(&p("ffn_down.weight"))?)?,
+            });
+        }
+        let (cos, sin) = rope_tables(cfg.head_dim, cfg.rope_base, cfg.context_length)?;
+        Ok((
+            Self {
+                cfg,
+                embed,
+                layers,
+                norm,
+                output,
+                cos,
+                sin,
+            },
+            ct,
+        ))
+    }
+
+    /// Runs `tokens` at positions `kv.len()..`, appends their keys/values to `kv`, and returns
+    /// the logits of the last token as a `Vec`.
+    pub fn forward(&self, tokens: &[u32], kv: &mut KvState) -> Result<Vec<f32>> {
+        let seq = tokens.len();
+        let pos = kv.len;
+        if seq == 0 {
+            candle_core::bail!("forward needs at least one token")
+        }
+        if pos + seq > self.cfg.context_length {
+            candle_core::bail!(
+                "context window exceeded: {} + {seq} > {}",
+                pos,
+                self.cfg.context_length
+            )
+        }
+        kv.reserve(pos + seq, self.cfg.context_length)?;
+        let dev = Device::Cpu;
+        let ids = Tensor::new(tokens, &dev)?;
+        let mut x = self.embed.embedding(&ids)?.unsqueeze(0)?; // (1, seq, hidden)
+        let mask = (seq > 1).then(|| causal_mask(seq, pos, &dev)).transpose()?;
+        let cos = self.cos.narrow(0, pos, seq)?;
+        let sin = self.sin.narrow(0, pos, seq)?;
+        for (li, layer) in self.layers.iter().enumerate() {
+            let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, self.cfg.rms_eps)?;
+            let attn = self.attention(layer, &h, li, kv, mask.as_ref(), &cos, &sin)?;
+            x = (x + attn)?;
+            let h = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, self.cfg.rms_eps)?;
+            let g = layer.gate.forward(&h)?;
+            let u = layer.up.forward(&h)?;
+            let m = layer.down.forward(&(candle_nn::ops::silu(&g)? * u)?)?;
+            x = (x + m)?;
+        }
+        kv.len = pos + seq;
+        // only the last position's logits are needed to pick the next token
+        let last = x.narrow(1, seq - 1, 1)?;
+        let last = candle_nn::ops::rms_norm(&last, &self.norm, self.cfg.rms_eps)?;
+        self.output.forward(&last)?.flatten_all()?.to_vec1::<f32>()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn attention(
+        &self,
+        layer: &Layer,
+        x: &Tensor,
+        li: usize,
+        kv: &mut KvState,
+        mask: Option<&Tensor>,
+        cos: &Tensor,
+        sin: &Tensor,
+    ) -> Result<Tensor> {
+        let c = &self.cfg;
+        let (_, seq, _) = x.dims3()?;
+        let mut q = layer.wq.forward(x)?;
+        let mut k = layer.wk.forward(x)?;
+        let mut v = layer.wv.forward(x)?;
+        if let Some((bq, bk, bv)) = &layer.bias {
+            q = q.broadcast_add(bq)?;
+            k = k.broadcast_add(bk)?;
+            v = v.broadcast_add(bv)?;
+        }
+        let heads = |t: Tensor, n: usize| -> Result<Tensor> {
+            t.reshape((1, seq, n, c.head_dim))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let q = heads(q, c.n_head)?;
+        let k = heads(k, c.n_kv_head)?;
+        let v = heads(v, c.n_kv_head)?;
+        let (q, k) = if c.rope_neox {
+            (
+                candle_nn::rotary_emb::rope(&q, cos, sin)?,
+                candle_nn::rotary_emb::rope(&k, cos, sin)?,
+            )
+        } else {
+            (
+                candle_nn::rotary_emb::rope_i(&q, cos, sin)?,
+                candle_nn::rotary_emb::rope_i(&k, cos, sin)?,
+            )
+        };
+        let pos = kv.len;
+        kv.k[li].slice_set(&k, 2, pos)?;
+        kv.v[li].slice_set(&v, 2, pos)?;
+        let total = pos + seq;
+        let k_all = kv.k[li].narrow(2, 0, total)?;
+        let v_all = kv.v[li].narrow(2, 0, total)?;
+        // Grouped-query attention without copying K/V per query head: the query heads that
+        // share a KV head are stacked along the row axis.
+        let group = c.n_head / c.n_kv_head;
+        let q = (q * (1.0 / (c.head_dim as f64).sqrt()))?.reshape((
+            1,
+            c.n_kv_head,
+            group * seq,
+            c.head_dim,
+        ))?;
+        let att = q.matmul(&k_all.t()?)?; // (1, n_kv, group*seq, total)
+        let att = match mask {
+            Some(m) => att
+                .reshape((1, c.n_kv_head, group, seq, total))?
+                .broadcast_add(m)?
+                .reshape((1, c.n_kv_head, group * seq, total))?,
+            None => att,
+        };
+        let att = candle_nn::ops::softmax_last_dim(&att)?;
+        let y = att.matmul(&v_all)?; // (1, n_kv, group*seq, hd)
+        let y = y
+            .reshape((1, c.n_head, seq, c.head_dim))?
+            .transpose(1, 2)?
+            .reshape((1, seq, c.hidden))?;
+        layer.wo.forward(&y)
+    }
+
+    /// An empty KV state for this model.
+    pub fn new_kv(&self) -> KvState {
+        KvState {
+            k: Vec::new(),
+            v: Vec::new(),
+            len: 0,
+            cap: 0,
+            n_layer: self.cfg.n_layer,
+            n_kv_head: self.cfg.n_kv_head,
+            head_dim: self.cfg.head_dim,
+        }
+    }
+}
+
+/// Additive mask for `seq` new queries at positions `pos..`: a query sees every cached key and
+/// the new keys up to itself.
+fn causal_mask(seq: usize, pos: usize, dev: &Device) -> Result<Tensor> {
+    let total = pos + seq;
+    let mask: Vec<f32> = (0..seq)
+        .flat_map(|i| (0..total).map(move |j| if j > pos + i { f32::NEG_INFINITY } else { 0.0 }))
+        .collect();
+    Tensor::from_vec(mask, (seq, total), dev)
+}
+
+fn rope_tables(head_dim: usize, base: f32, n_pos: usize) -> Result<(Tensor, Tensor)> {
+    let inv: Vec<f32> = (0..head_dim)
+        .step_by(2)
+        .map(|i| 1.0 / base.powf(i as f32 / head_dim as f32))
+        .collect();
+    let dev = Device::Cpu;
+    let inv = Tensor::new(inv.as_slice(), &dev)?.reshape((1, head_dim / 2))?;
+    let pos = Tensor::arange(0u32, n_pos as u32, &dev)?
+        .to_dtype(DType::F32)?
+        .reshape((n_pos, 1))?;
+    let freqs = pos.broadcast_mul(&inv)?;
+    Ok((freqs.cos()?, freqs.sin()?))
+}
+
+/// Keys and values of one sequence, per layer `(1, n_kv_head, capacity, head_dim)`; the first
+/// `len` positions are valid. Grows in steps so decode does not reallocate every token.
+pub struct KvState {
+    k: Vec<Tensor>,
+    v: Vec<Tensor>,
+    len: usize,
+    cap: usize,
+    n_layer: usize,
+    n_kv_head: usize,
+    head_dim: usize,
+}
+
+/// A copy of the first `len` positions of a `KvState`.
+pub struct KvSnapshot {
+    k: Vec<Tensor>,
+    v: Vec<Tensor>,
+    len: usize,
+}
+
+impl KvSnapshot {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    pub fn bytes(&self) -> usize {
+        self.k
+            .iter()
+            .chain(&self.v)
+            .map(|t| t.elem_count() * t.dtype().size_in_bytes())
+            .sum()
+    }
+}
+
+impl KvState {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Forgets positions past `len` (their memory is reused).
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    fn reserve(&mut self, needed: usize, max: usize) -> Result<()> {
+        if needed <= self.cap {
+            return Ok(());
+        }
+        let new_cap = (needed.max(self.cap * 2).div_ceil(256) * 256)
+            .min(max)
+            .max(needed);
+        let shape = (1, self.n_kv_head, new_cap, self.head_dim);
+        let mut k = Vec::with_capacity(self.n_layer);
+        let mut v = Vec::with_capacity(self.n_layer);
+        for li in 0..self.n_layer {
+            let nk = Tensor::zeros(shape, DType::F32, &Device::Cpu)?;
+            let nv = Tensor::zeros(shape, DType::F32, &Device::Cpu)?;
+            if self.len > 0 {
+                nk.slice_set(&self.k[li].narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
+                nv.slice_set(&self.v[li].narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
+            }
+            k.push(nk);
+            v.push(nv);
+        }
+        self.k = k;
+        self.v = v;
+        self.cap = new_cap;
+        Ok(())
+    }
+
+    /// Copies out the first `len` positions.
+    pub fn snapshot(&self, len: usize) -> Result<KvSnapshot> {
+        let len = len.min(self.len);
+        let copy = |ts: &[Tensor]| -> Result<Vec<Tensor>> {
+            ts.iter()
+                .map(|t| t.narrow(2, 0, len)?.copy())
+                .collect::<Result<Vec<_>>>()
+        };
+        Ok(KvSnapshot {
+            k: copy(&self.k)?,
+            v: copy(&self.v)?,
+            len,
+        })
+    }
+
+    /// Replaces the state with the first `len` positions of `snap`.
+    pub fn restore(&mut self, snap: &KvSnapshot, len: usize, max: usize) -> Result<()> {
+        let len = len.min(snap.len);
+        self.len = 0;
+        self.reserve(len, max)?;
+        for li in 0..self.n_layer {
+            let (k, v) = if len == snap.len {
+                (snap.k[li].clone(), snap.v[li].clone())
+            } else {
+                (
+                    snap.k[li].narrow(2, 0, len)?.contiguous()?,
+                    snap.v[li].narrow(2, 0, len)?.contiguous()?,
+                )
+            };
+            self.k[li].slice_set(&k, 2, 0)?;
+            self.v[li].slice_set(&v, 2, 0)?;
+        }
+        self.len = len;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causal_mask_lets_new_tokens_see_the_cache() {
+        let m = causal_mask(2, 3, &Device::Cpu)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        assert_eq!(m[0][..4], [0.0; 4]);
+        assert!(m[0][4].is_infinite());
+        assert_eq!(m[1], [0.0; 5]);
+    }
+}

@@ -1,0 +1,1 @@
+//! OpenAI-compatible remote backend.

@@ -397,7 +397,9 @@ pub fn extract(goal: &str, names: &[String]) -> Vec<Fact> {
             facts.push(Fact::Weekday(day));
             continue;
         }
-        let is_technician = names.iter().any(|n| n.eq_ignore_ascii_case(t));
+        let is_technician = names
+            .iter()
+            .any(|n| n.split_whitespace().any(|w| w.eq_ignore_ascii_case(t)));
         let capitalised = t.chars().next().is_some_and(char::is_uppercase)
             && t.chars().skip(1).all(|c| c.is_lowercase())
             && t.chars().count() > 1;

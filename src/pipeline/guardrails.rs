@@ -273,6 +273,24 @@ pub fn check(
             format!("leaves out {}", missing.join(", ")),
         ));
     }
+
+    // A price or time the operator never gave is a promise nobody made.
+    let known = format!("{} {}", ctx.goal, ctx.inbound.join(" "));
+    let invented: Vec<String> = facts::extract(text, &[])
+        .into_iter()
+        .filter(|f| matches!(f, Fact::Price(_) | Fact::Time { .. }))
+        .filter(|f| !facts::present(f, &known))
+        .map(|f| f.to_string())
+        .collect();
+    if !invented.is_empty() {
+        out.push(Violation::new(
+            "invented_fact",
+            format!(
+                "adds {} that the instruction did not give",
+                invented.join(", ")
+            ),
+        ));
+    }
     out
 }
 
@@ -348,6 +366,16 @@ mod tests {
         ));
         assert!(c.contains(&"parrot"));
         assert!(c.contains(&"missing_fact"));
+    }
+
+    #[test]
+    fn invented_prices_and_times_are_flagged() {
+        let v = check(
+            "Hi Maria, we can come Tuesday at 3 PM. The visit is $79.",
+            &ctx("propose 3 PM Tuesday", &[], "en"),
+            &english,
+        );
+        assert_eq!(codes(&v), vec!["invented_fact"]);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! triage(message) = detect language → classify → store;
 //! draft(thread, goal) = load → render prompt → generate → check → store.
 
+pub mod compose;
 pub mod facts;
 pub mod guardrails;
 pub mod templates;

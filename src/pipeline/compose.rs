@@ -1,0 +1,382 @@
+//! Drafting: thread + goal → prompt → model → guardrails → (one repair) → draft.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use super::guardrails::{self, DraftContext, Violation};
+use crate::domain::{Channel, Direction, VoiceSettings};
+use crate::llm::{ChatMessage, GenerateEvent, GenerateRequest, LlmBackend, LlmError};
+use crate::prompts::context::{ComposeContext, CustomerView, LanguageView, TurnView};
+use crate::prompts::{self, PromptError, PromptName, TurnRole};
+
+/// Names a text's language (ISO 639-1), or `None` when it cannot tell.
+pub type LanguageDetector = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// One message of the conversation being answered.
+#[derive(Debug, Clone)]
+pub struct ThreadTurn {
+    pub direction: Direction,
+    pub channel: Channel,
+    pub text: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Everything a draft is written from.
+#[derive(Debug, Clone)]
+pub struct ComposeInput {
+    pub business: VoiceSettings,
+    pub customer_name: String,
+    pub thread: Vec<ThreadTurn>,
+    pub goal: String,
+    /// Target language; `None` means the thread's language.
+    pub language: Option<String>,
+    /// Template text to use (a business's override or the default).
+    pub template: String,
+}
+
+/// A finished draft and what is still wrong with it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Composed {
+    pub text: String,
+    pub language: String,
+    /// Checks the draft still fails after its repair attempt; empty when it passed.
+    pub flags: Vec<Violation>,
+    pub attempts: u32,
+    pub latency_ms: u64,
+}
+
+/// What a draft stream yields.
+#[derive(Debug, Clone)]
+pub enum ComposeEvent {
+    Token(String),
+    /// The first attempt failed a check and is being rewritten; discard the tokens so far.
+    Retry(Vec<Violation>),
+    Done(Composed),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ComposeError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Prompt(#[from] PromptError),
+    #[error(transparent)]
+    Llm(#[from] LlmError),
+}
+
+/// The last messages that fit the prompt: at most this many, each cut to `MAX_TURN_CHARS`.
+const MAX_TURNS: usize = 6;
+const MAX_TURN_CHARS: usize = 600;
+
+/// English names for the prompt; the model follows "in Spanish" better than "in es".
+pub fn language_name(code: &str) -> &'static str {
+    match code {
+        "en" => "English",
+        "es" => "Spanish",
+        "vi" => "Vietnamese",
+        "zh" => "Simplified Chinese",
+        "tl" => "Tagalog",
+        "ko" => "Korean",
+        "fr" => "French",
+        "pt" => "Portuguese",
+        "ru" => "Russian",
+        "ar" => "Arabic",
+        "de" => "German",
+        "it" => "Italian",
+        "ja" => "Japanese",
+        "hi" => "Hindi",
+        _ => "English",
+    }
+}
+
+/// Languages a draft can be written in.
+pub const SUPPORTED_LANGUAGES: &[&str] = &[
+    "en", "es", "vi", "zh", "tl", "ko", "fr", "pt", "ru", "ar", "de", "it", "ja", "hi",
+];
+
+/// The thread's language: the language of the customer's longest messages, English when none
+/// can be told.
+pub fn thread_language(thread: &[ThreadTurn], detect: &LanguageDetector) -> String {
+    let mut inbound: Vec<&ThreadTurn> = thread
+        .iter()
+        .filter(|t| t.direction == Direction::Inbound)
+        .collect();
+    inbound.sort_by_key(|t| std::cmp::Reverse(t.text.chars().count()));
+    inbound
+        .iter()
+        .take(3)
+        .find_map(|t| detect(&t.text))
+        .unwrap_or_else(|| "en".to_string())
+}
+
+fn first_name(full: &str) -> String {
+    full.split_whitespace().next().unwrap_or("").to_string()
+}
+
+fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max).collect();
+    format!("{cut}…")
+}
+
+fn today(voice: &VoiceSettings) -> String {
+    let now = Utc::now();
+    match voice.time_zone.parse::<chrono_tz::Tz>() {
+        Ok(tz) => now.with_timezone(&tz).format("%A, %B %-d, %Y").to_string(),
+        Err(_) => now.format("%A, %B %-d, %Y").to_string(),
+    }
+}
+
+fn when(at: DateTime<Utc>, voice: &VoiceSettings) -> String {
+    match voice.time_zone.parse::<chrono_tz::Tz>() {
+        Ok(tz) => at
+            .with_timezone(&tz)
+            .format("%a %b %-d, %-I:%M %p")
+            .to_string(),
+        Err(_) => at.format("%a %b %-d, %-I:%M %p UTC").to_string(),
+    }
+}
+
+/// The rendered prompt and what the guardrails need to judge its answer.
+struct Prepared {
+    messages: Vec<ChatMessage>,
+    instructions: String,
+    language: String,
+    inbound: Vec<String>,
+    first_name: String,
+    sms: bool,
+    max_tokens: u32,
+}
+
+fn prepare(input: &ComposeInput, detect: &LanguageDetector) -> Result<Prepared, ComposeError> {
+    let goal = input.goal.trim();
+    if goal.is_empty() {
+        return Err(ComposeError::Invalid("`goal` must not be empty".into()));
+    }
+    let language = match &input.language {
+        Some(code) if SUPPORTED_LANGUAGES.contains(&code.as_str()) => code.clone(),
+        Some(code) => {
+            return Err(ComposeError::Invalid(format!(
+                "unsupported language `{code}`; use one of {}",
+                SUPPORTED_LANGUAGES.join(", ")
+            )))
+        }
+        None => thread_language(&input.thread, detect),
+    };
+    let recent = &input.thread[input.thread.len().saturating_sub(MAX_TURNS)..];
+    let channel = input
+        .thread
+        .iter()
+        .rev()
+        .find(|t| t.direction == Direction::Inbound)
+        .map_or(Channel::Sms, |t| t.channel);
+    let sms = !matches!(channel, Channel::Email);
+    let first = first_name(&input.customer_name);
+    let ctx = ComposeContext {
+        business: input.business.clone(),
+        customer: CustomerView {
+            name: input.customer_name.clone(),
+            first_name: first.clone(),
+        },
+        thread: recent
+            .iter()
+            .map(|t| TurnView {
+                from: if t.direction == Direction::Inbound {
+                    "customer"
+                } else {
+                    "business"
+                },
+                channel: t.channel.as_str().to_string(),
+                text: clip(&t.text, MAX_TURN_CHARS),
+                at: when(t.at, &input.business),
+            })
+            .collect(),
+        goal: goal.to_string(),
+        language: LanguageView {
+            code: language.clone(),
+            name: language_name(&language).to_string(),
+        },
+        channel: if sms { "sms" } else { "email" }.to_string(),
+        today: today(&input.business),
+    };
+    let turns = prompts::render(PromptName::Compose, &input.template, &ctx)?;
+    let instructions = turns
+        .iter()
+        .filter(|t| t.role == TurnRole::System)
+        .map(|t| t.content.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let messages = turns
+        .into_iter()
+        .map(|t| match t.role {
+            TurnRole::System => ChatMessage::system(t.content),
+            TurnRole::User => ChatMessage::user(t.content),
+            TurnRole::Assistant => ChatMessage::assistant(t.content),
+        })
+        .collect();
+    Ok(Prepared {
+        messages,
+        instructions,
+        language,
+        inbound: recent
+            .iter()
+            .filter(|t| t.direction == Direction::Inbound)
+            .map(|t| t.text.clone())
+            .collect(),
+        first_name: first,
+        sms,
+        // CJK scripts spend more tokens per word; room for ~90 words either way.
+        max_tokens: if sms { 120 } else { 260 },
+    })
+}
+
+fn request(messages: Vec<ChatMessage>, max_tokens: u32) -> GenerateRequest {
+    let mut req = GenerateRequest::chat(messages, max_tokens);
+    // A reply ends where the model starts another turn or another instruction block.
+    req.stop = vec!["\nInstruction:".into(), "\n--- ".into(), "\n\n\n".into()];
+    req
+}
+
+/// Streams one generation into `events`; returns the text, or `None` when the client left.
+async fn stream_attempt(
+    backend: &dyn LlmBackend,
+    req: GenerateRequest,
+    events: &mpsc::Sender<Result<ComposeEvent, ComposeError>>,
+) -> Result<Option<String>, ComposeError> {
+    let mut stream = backend.generate(req).await?;
+    let mut text = String::new();
+    while let Some(event) = stream.next().await {
+        match event? {
+            GenerateEvent::Token(t) => {
+                text.push_str(&t);
+                if events.send(Ok(ComposeEvent::Token(t))).await.is_err() {
+                    return Ok(None);
+                }
+            }
+            GenerateEvent::Done(c) => return Ok(Some(c.text)),
+        }
+    }
+    Ok(Some(text))
+}
+
+fn repair_instruction(violations: &[Violation], language: &str) -> String {
+    let problems: Vec<String> = violations
+        .iter()
+        .map(|v| format!("- {}", v.detail))
+        .collect();
+    format!(
+        "That reply has problems:\n{}\nWrite the reply again in {}, fixing them. Output only the message.",
+        problems.join("\n"),
+        language_name(language)
+    )
+}
+
+/// Drafts a reply, streaming tokens as they are generated. The stream ends with `Done`, or an
+/// error; dropping the receiver cancels the generation.
+pub fn compose(
+    backend: Arc<dyn LlmBackend>,
+    detect: LanguageDetector,
+    input: ComposeInput,
+) -> Result<mpsc::Receiver<Result<ComposeEvent, ComposeError>>, ComposeError> {
+    let prepared = prepare(&input, &detect)?;
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(async move {
+        let started = Instant::now();
+        let result = run(&*backend, &detect, &input, prepared, &tx, started).await;
+        match result {
+            Ok(Some(done)) => {
+                let _ = tx.send(Ok(ComposeEvent::Done(done))).await;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+            }
+        }
+    });
+    Ok(rx)
+}
+
+async fn run(
+    backend: &dyn LlmBackend,
+    detect: &LanguageDetector,
+    input: &ComposeInput,
+    prepared: Prepared,
+    tx: &mpsc::Sender<Result<ComposeEvent, ComposeError>>,
+    started: Instant,
+) -> Result<Option<Composed>, ComposeError> {
+    let judge = |text: &str| {
+        let ctx = DraftContext {
+            goal: &input.goal,
+            language: &prepared.language,
+            inbound: &prepared.inbound,
+            instructions: &prepared.instructions,
+            first_name: &prepared.first_name,
+            technicians: &input.business.technicians,
+            sms: prepared.sms,
+        };
+        guardrails::check(text, &ctx, &|t: &str| detect(t))
+    };
+    let req = request(prepared.messages.clone(), prepared.max_tokens);
+    let Some(raw) = stream_attempt(backend, req, tx).await? else {
+        return Ok(None);
+    };
+    let mut text = guardrails::tidy(&raw);
+    let mut flags = judge(&text);
+    let mut attempts = 1;
+    if !flags.is_empty() {
+        attempts = 2;
+        if tx
+            .send(Ok(ComposeEvent::Retry(flags.clone())))
+            .await
+            .is_err()
+        {
+            return Ok(None);
+        }
+        let mut messages = prepared.messages.clone();
+        messages.push(ChatMessage::assistant(text.clone()));
+        messages.push(ChatMessage::user(repair_instruction(
+            &flags,
+            &prepared.language,
+        )));
+        let Some(raw) = stream_attempt(backend, request(messages, prepared.max_tokens), tx).await?
+        else {
+            return Ok(None);
+        };
+        let repaired = guardrails::tidy(&raw);
+        let repaired_flags = judge(&repaired);
+        // Keep whichever attempt fails fewer checks.
+        if repaired_flags.len() <= flags.len() {
+            text = repaired;
+            flags = repaired_flags;
+        }
+    }
+    Ok(Some(Composed {
+        text,
+        language: prepared.language,
+        flags,
+        attempts,
+        latency_ms: started.elapsed().as_millis() as u64,
+    }))
+}
+
+/// Drafts a reply and waits for the result.
+pub async fn compose_blocking(
+    backend: Arc<dyn LlmBackend>,
+    detect: LanguageDetector,
+    input: ComposeInput,
+) -> Result<Composed, ComposeError> {
+    let mut rx = compose(backend, detect, input)?;
+    while let Some(event) = rx.recv().await {
+        if let ComposeEvent::Done(done) = event? {
+            return Ok(done);
+        }
+    }
+    Err(ComposeError::Llm(LlmError::Cancelled))
+}

@@ -6,5 +6,6 @@
 pub mod config;
 pub mod contact;
 pub mod domain;
+pub mod eval;
 pub mod http;
 pub mod store;

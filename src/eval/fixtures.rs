@@ -494,7 +494,7 @@ mod tests {
         let second = MESSAGE.replace("\"m1\"", "\"m2\"");
         std::fs::write(&a, format!("{MESSAGE}\n{second}\n")).unwrap();
         std::fs::write(&b, format!("{MESSAGE}\n")).unwrap();
-        let suite = load_suites(&[a.clone()], Some(1)).unwrap();
+        let suite = load_suites(std::slice::from_ref(&a), Some(1)).unwrap();
         assert_eq!(suite.messages.len(), 1);
         let suite = load_suites(&[a, b], None).unwrap();
         assert_eq!(suite.messages.len(), 2);

@@ -78,10 +78,7 @@ pub fn compute(messages: &[MessageResult], drafts: &[DraftResult]) -> Metrics {
     }
 }
 
-fn group<'a, T>(
-    items: &'a [T],
-    language: impl Fn(&T) -> Option<&str>,
-) -> BTreeMap<String, Vec<&'a T>> {
+fn group<T>(items: &[T], language: impl Fn(&T) -> Option<&str>) -> BTreeMap<String, Vec<&T>> {
     let mut groups: BTreeMap<String, Vec<&T>> = BTreeMap::new();
     for item in items {
         groups

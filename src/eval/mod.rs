@@ -5,16 +5,19 @@
 
 pub mod cache;
 pub mod checks;
+pub mod cli;
 pub mod compare;
 pub mod error;
 pub mod fixtures;
 pub mod gates;
 pub mod metrics;
+pub mod report;
 pub mod results;
 pub mod runner;
 pub mod text;
 pub mod traits;
 
+pub use self::cli::{run, EvalArgs, EvalOutcome};
 pub use self::error::EvalError;
 pub use self::fixtures::{DraftCase, MessageCase, SkippedLine, Suite};
 pub use self::results::RunResult;

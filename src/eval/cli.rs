@@ -113,9 +113,14 @@ pub async fn run(
         eprintln!("skipping {skipped}");
     }
 
-    let template_version = match drafter.and_then(|d| d.template_version()) {
-        Some(version) => Some(version),
-        None => args.prompts.as_deref().map(prompts_digest).transpose()?,
+    let template_version = match drafter {
+        // Nothing to draft (or nothing to draft with, which the runner reports): no templates.
+        _ if suite.drafts.is_empty() => None,
+        None => None,
+        Some(d) => match d.template_version() {
+            Some(version) => Some(version),
+            None => args.prompts.as_deref().map(prompts_digest).transpose()?,
+        },
     };
     let cache = match (&template_version, args.no_cache, suite.drafts.is_empty()) {
         (_, true, _) | (_, _, true) => None,
@@ -162,12 +167,15 @@ pub async fn run(
     let outcome = EvalOutcome { result, comparison };
     if !outcome.result.skipped.is_empty() {
         eprintln!(
-            "{} fixture lines were skipped: failing the run",
-            outcome.result.skipped.len()
+            "{} skipped: failing the run",
+            report::n(outcome.result.skipped.len(), "fixture line")
         );
     }
     if outcome.result.gates_failed() > 0 {
-        eprintln!("{} gates failed", outcome.result.gates_failed());
+        eprintln!(
+            "{} failed",
+            report::n(outcome.result.gates_failed(), "gate")
+        );
     }
     Ok(outcome)
 }

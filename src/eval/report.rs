@@ -52,6 +52,28 @@ pub fn read_results(path: &Path) -> Result<RunResult, EvalError> {
     })
 }
 
+/// `count` and `noun`, pluralised by a trailing "s" when the count is not one.
+pub(crate) fn n(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
+/// One line saying how a comparison came out.
+pub(crate) fn comparison_summary(c: &Comparison) -> String {
+    use super::compare::Verdict;
+    format!(
+        "{} better, {} worse, {} unchanged; {} newly failing, {} newly passing",
+        n(c.count(Verdict::Better), "metric"),
+        c.count(Verdict::Worse),
+        c.count(Verdict::Same),
+        n(c.newly_failing.len(), "case"),
+        c.newly_passing.len()
+    )
+}
+
 /// A rate as a percentage with one decimal; `-` when there was nothing to measure.
 pub(crate) fn pct(value: Option<f64>) -> String {
     value.map_or_else(|| "-".to_string(), |v| format!("{:.1}%", v * 100.0))
@@ -141,6 +163,8 @@ mod tests {
         assert_eq!(pct(None), "-");
         assert_eq!(pct_delta(-0.025), "-2.5 pp");
         assert_eq!(ms(Some(1234.4)), "1234 ms");
+        assert_eq!(n(1, "skipped line"), "1 skipped line");
+        assert_eq!(n(0, "case"), "0 cases");
         assert_eq!(
             escape_html("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"

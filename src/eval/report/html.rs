@@ -1,7 +1,7 @@
 //! The self-contained HTML report: tables, the urgency confusion matrix as an SVG heat map, and
 //! the failing cases. No scripts or external assets, so it can be attached to CI runs as is.
 
-use super::{draft_details, escape_html as esc, message_details, tables};
+use super::{comparison_summary, draft_details, escape_html as esc, message_details, n, tables};
 use crate::eval::compare::Comparison;
 use crate::eval::metrics::UrgencyScores;
 use crate::eval::results::RunResult;
@@ -16,11 +16,10 @@ details{margin:.25rem 0}summary{cursor:pointer}code{background:#f3f3f3;padding:0
 pub fn html(run: &RunResult, comparison: Option<&Comparison>) -> String {
     let mut body = String::new();
     body.push_str(&format!(
-        "<h1>Eval report</h1>\n<p>{} message cases, {} draft cases, {} skipped fixture lines. \
-         Suites: {}.{}</p>\n",
-        run.messages.len(),
-        run.drafts.len(),
-        run.skipped.len(),
+        "<h1>Eval report</h1>\n<p>{}, {}, {}. Suites: {}.{}</p>\n",
+        n(run.messages.len(), "message case"),
+        n(run.drafts.len(), "draft case"),
+        n(run.skipped.len(), "skipped fixture line"),
         esc(&run.settings.suites.join(", ")),
         run.settings
             .drafter
@@ -33,7 +32,7 @@ pub fn html(run: &RunResult, comparison: Option<&Comparison>) -> String {
         let (class, verdict) = if failed == 0 {
             ("pass", "all gates pass".to_string())
         } else {
-            ("fail", format!("{failed} gates fail"))
+            ("fail", format!("{} failed", n(failed, "gate")))
         };
         body.push_str(&format!(
             "<h2>Gates: <span class=\"{class}\">{verdict}</span></h2>\n"
@@ -63,6 +62,7 @@ pub fn html(run: &RunResult, comparison: Option<&Comparison>) -> String {
             "<h2>Compared with <code>{}</code></h2>\n",
             esc(&c.old_label)
         ));
+        body.push_str(&format!("<p>{}.</p>\n", esc(&comparison_summary(c))));
         body.push_str(&tables::deltas(c).html());
         body.push_str("<ul>\n");
         for f in &c.newly_failing {

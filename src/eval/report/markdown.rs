@@ -1,7 +1,7 @@
 //! The Markdown report: every table, the gates, the comparison and each failing case in full.
 
-use super::{draft_details, message_details, tables};
-use crate::eval::compare::{Comparison, Verdict};
+use super::{comparison_summary, draft_details, message_details, n, tables};
+use crate::eval::compare::Comparison;
 use crate::eval::results::RunResult;
 
 pub fn markdown(run: &RunResult, comparison: Option<&Comparison>) -> String {
@@ -28,10 +28,10 @@ pub fn markdown(run: &RunResult, comparison: Option<&Comparison>) -> String {
         out.push_str(&format!("- Limit: first {limit} cases of each suite\n"));
     }
     out.push_str(&format!(
-        "- Cases: {} messages, {} drafts; {} skipped fixture lines\n",
-        run.messages.len(),
-        run.drafts.len(),
-        run.skipped.len()
+        "- Cases: {}, {}; {}\n",
+        n(run.messages.len(), "message"),
+        n(run.drafts.len(), "draft"),
+        n(run.skipped.len(), "skipped fixture line")
     ));
 
     if !run.gates.is_empty() {
@@ -76,7 +76,7 @@ pub fn markdown(run: &RunResult, comparison: Option<&Comparison>) -> String {
             run.skipped.len()
         ));
         for s in &run.skipped {
-            out.push_str(&format!("- `{s}`\n"));
+            out.push_str(&format!("- {s}\n"));
         }
     }
     out
@@ -84,14 +84,9 @@ pub fn markdown(run: &RunResult, comparison: Option<&Comparison>) -> String {
 
 fn comparison_md(c: &Comparison) -> String {
     let mut out = format!(
-        "\n## Compared with `{}`\n\n{} better, {} worse, {} unchanged; {} cases newly failing, {} \
-         newly passing.\n",
+        "\n## Compared with `{}`\n\n{}.\n",
         c.old_label,
-        c.count(Verdict::Better),
-        c.count(Verdict::Worse),
-        c.count(Verdict::Same),
-        c.newly_failing.len(),
-        c.newly_passing.len()
+        comparison_summary(c)
     );
     let moved = tables::deltas(c);
     if !moved.rows.is_empty() {

@@ -1,7 +1,7 @@
 //! The plain-text summary printed at the end of a run.
 
-use super::tables;
-use crate::eval::compare::{Comparison, Verdict};
+use super::{comparison_summary, n, tables};
+use crate::eval::compare::Comparison;
 use crate::eval::results::RunResult;
 
 /// At most this many failing cases are listed; the reports in `--out` have them all.
@@ -10,10 +10,10 @@ const MAX_FAILURES: usize = 20;
 pub fn terminal(run: &RunResult, comparison: Option<&Comparison>) -> String {
     let mut out = String::new();
     out.push_str(&format!(
-        "parley eval: {} message cases, {} draft cases, {} skipped lines\n",
-        run.messages.len(),
-        run.drafts.len(),
-        run.skipped.len()
+        "parley eval: {}, {}, {}\n",
+        n(run.messages.len(), "message case"),
+        n(run.drafts.len(), "draft case"),
+        n(run.skipped.len(), "skipped line")
     ));
     out.push_str(&format!("suites: {}\n", run.settings.suites.join(", ")));
     if let Some(drafter) = &run.settings.drafter {
@@ -87,14 +87,7 @@ fn section(out: &mut String, title: &str, body: &str) {
 }
 
 fn comparison_text(c: &Comparison) -> String {
-    let mut body = format!(
-        "{} better, {} worse, {} unchanged; {} cases newly failing, {} newly passing\n",
-        c.count(Verdict::Better),
-        c.count(Verdict::Worse),
-        c.count(Verdict::Same),
-        c.newly_failing.len(),
-        c.newly_passing.len()
-    );
+    let mut body = comparison_summary(c) + "\n";
     let moved = tables::deltas(c);
     if !moved.rows.is_empty() {
         body.push_str(&moved.plain());
@@ -117,8 +110,9 @@ fn comparison_text(c: &Comparison) -> String {
     }
     if c.only_old + c.only_new > 0 {
         body.push_str(&format!(
-            "  {} cases only in the old run, {} only in this one\n",
-            c.only_old, c.only_new
+            "  {} only in the old run, {} only in this one\n",
+            n(c.only_old, "case"),
+            c.only_new
         ));
     }
     body

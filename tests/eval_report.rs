@@ -233,6 +233,11 @@ async fn eval_writes_reports_caches_drafts_and_compares() {
     ] {
         assert!(dir.path().join(file).is_file(), "{file}");
     }
+    let written = report::read_results(&dir.path().join("out/results.json")).unwrap();
+    assert_eq!(written, first.result);
+    let d3 = written.drafts.iter().find(|d| d.case.id == "d3").unwrap();
+    assert_eq!(d3.failed, ["max_words"]);
+    assert!(d3.output.as_ref().unwrap().text.starts_with("王先生"));
 
     // Same input, model and templates: the three good drafts come from the cache; the failed
     // one is tried again.
@@ -252,6 +257,36 @@ async fn eval_writes_reports_caches_drafts_and_compares() {
         .await
         .unwrap();
     assert_eq!(drafter.calls.load(Ordering::SeqCst), 9);
+}
+
+#[tokio::test]
+async fn drafts_are_not_cached_without_a_template_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let drafter = CannedDrafter::default();
+    let mut a = args(vec![DRAFTS.into()], dir.path());
+    a.prompts = None;
+    for _ in 0..2 {
+        parley::eval::run(&a, None, Some(&drafter), &detect)
+            .await
+            .unwrap();
+    }
+    assert_eq!(drafter.calls.load(Ordering::SeqCst), 8);
+    assert!(!dir.path().join("cache").exists());
+}
+
+#[tokio::test]
+async fn compare_rejects_a_file_that_is_not_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = args(vec![DRAFTS.into()], dir.path());
+    std::fs::write(dir.path().join("old.json"), "{\"schema\": 1}").unwrap();
+    a.compare = Some(dir.path().join("old.json"));
+    let drafter = CannedDrafter::default();
+    let err = parley::eval::run(&a, None, Some(&drafter), &detect)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, EvalError::ResultsFormat { .. }), "{err}");
+    // Checked before any drafting.
+    assert_eq!(drafter.calls.load(Ordering::SeqCst), 0);
 }
 
 #[tokio::test]

@@ -17,6 +17,12 @@ pub enum EvalError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("{path} has results schema {found}; this version reads schema {expected}")]
+    ResultsSchema {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+    },
     #[error("encoding results: {0}")]
     Encode(#[from] serde_json::Error),
     #[error("the suites hold no cases")]

@@ -15,7 +15,7 @@ pub use self::markdown::markdown;
 pub use self::terminal::terminal;
 use super::compare::Comparison;
 use super::error::EvalError;
-use super::results::{DraftResult, MessageResult, RunResult};
+use super::results::{DraftResult, MessageResult, RunResult, RESULTS_SCHEMA};
 
 /// Files `--out DIR` writes.
 pub const RESULTS_FILE: &str = "results.json";
@@ -46,10 +46,19 @@ pub fn write_all(
 /// Reads a results JSON written by an earlier run, for `--compare`.
 pub fn read_results(path: &Path) -> Result<RunResult, EvalError> {
     let bytes = std::fs::read(path).map_err(|e| EvalError::io(path, e))?;
-    serde_json::from_slice(&bytes).map_err(|source| EvalError::ResultsFormat {
-        path: path.to_path_buf(),
-        source,
-    })
+    let run: RunResult =
+        serde_json::from_slice(&bytes).map_err(|source| EvalError::ResultsFormat {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if run.schema != RESULTS_SCHEMA {
+        return Err(EvalError::ResultsSchema {
+            path: path.to_path_buf(),
+            found: run.schema,
+            expected: RESULTS_SCHEMA,
+        });
+    }
+    Ok(run)
 }
 
 /// `count` and `noun`, pluralised by a trailing "s" when the count is not one.

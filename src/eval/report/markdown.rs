@@ -54,11 +54,12 @@ pub fn markdown(run: &RunResult, comparison: Option<&Comparison>) -> String {
         out.push_str("\n## Language by message length\n\n");
         out.push_str(&tables::language(&m.overall).markdown());
         for (group, scores) in &m.by_language {
-            out.push_str(&format!("\n### Tags: `{group}`\n\n"));
+            out.push_str(&format!("\n### Language group `{group}`\n\n"));
             out.push_str(&tables::tags(scores).markdown());
             out.push_str(&format!(
-                "\nUrgency: {}\n",
-                tables::urgency_summary(&scores.urgency)
+                "\nUrgency: {}\n\nLanguage: {}\n",
+                tables::urgency_summary(&scores.urgency),
+                tables::language_summary(scores)
             ));
         }
     }

@@ -57,6 +57,22 @@ pub fn urgency_matrix(scores: &UrgencyScores) -> Table {
     t
 }
 
+/// Language accuracy per length bucket on one line, for per-group sections.
+pub fn language_summary(scores: &MessageScores) -> String {
+    let buckets: Vec<String> = scores
+        .language
+        .buckets
+        .iter()
+        .filter(|b| b.cases > 0)
+        .map(|b| format!("{} {} ({})", b.bucket.label(), pct(b.accuracy), b.cases))
+        .collect();
+    format!(
+        "accuracy {}; {}",
+        pct(scores.language.accuracy),
+        buckets.join(", ")
+    )
+}
+
 pub fn urgency_summary(scores: &UrgencyScores) -> String {
     format!(
         "accuracy {}, emergency recall {}, emergency precision {}",

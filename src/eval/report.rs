@@ -9,7 +9,7 @@ mod terminal;
 
 use std::path::{Path, PathBuf};
 
-pub use self::html::html;
+pub use self::html::{heat_map, html};
 pub use self::junit::junit;
 pub use self::markdown::markdown;
 pub use self::terminal::terminal;

@@ -143,7 +143,7 @@ fn failing_cases(run: &RunResult) -> String {
 
 /// The confusion matrix as an SVG grid: each cell's shade is its share of the expected row, so a
 /// dark diagonal means urgency is right and a dark cell left of it means under-calling.
-pub(crate) fn heat_map(scores: &UrgencyScores) -> String {
+pub fn heat_map(scores: &UrgencyScores) -> String {
     const CELL: usize = 64;
     const LEFT: usize = 100;
     const TOP: usize = 44;

@@ -130,7 +130,7 @@ async fn fixed_run(weak: bool, gates: &[&str]) -> RunResult {
     }
     run.metrics = metrics::compute(&run.messages, &run.drafts);
     let gates: Vec<Gate> = gates.iter().map(|g| g.parse().unwrap()).collect();
-    run.gates = gates::evaluate(&gates, &run.metrics);
+    run.gates = gates::evaluate(&gates, &run);
     run
 }
 
@@ -139,6 +139,7 @@ const GATES: &[&str] = &[
     "urgency.emergency_recall=0.97",
     "language.accuracy_3plus@es=0.5",
     "drafts.pass_rate=0.5",
+    "drafts.pass_rate@!en=0.75",
 ];
 
 #[tokio::test]

@@ -54,7 +54,8 @@ pub struct EvalArgs {
     pub compare: Option<PathBuf>,
 
     /// Exit non-zero when a metric is below the bar, e.g. `tags.micro_f1=0.85`,
-    /// `urgency.emergency_recall=0.97`, `drafts.pass_rate@es=75%`. Repeat for several.
+    /// `urgency.emergency_recall=0.97`; `@es` reads one language group, `@!en` all but one
+    /// (`drafts.pass_rate@!en=0.75`). Repeat for several.
     #[arg(long = "min", value_name = "KEY[@LANG]=VALUE", value_parser = parse_gate)]
     pub min: Vec<Gate>,
 
@@ -148,7 +149,7 @@ pub async fn run(
         progress: true,
     };
     let mut result = runner::run(&suite, classifier, drafter, language_detector, options).await?;
-    result.gates = gates::evaluate(&args.min, &result.metrics);
+    result.gates = gates::evaluate(&args.min, &result);
     let comparison = old.map(|(path, old)| compare(&old, &result, &path.display().to_string()));
 
     print!("{}", report::terminal(&result, comparison.as_ref()));

@@ -7,8 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use super::error::EvalError;
 use super::metrics::{self, Metrics, GATE_KEYS};
+use super::results::{language_group, DraftResult, MessageResult, RunResult};
 
-/// A lower bound on one metric, overall or in one language group (`KEY@LANG=VALUE`).
+/// A lower bound on one metric: overall, in one language group (`KEY@es=VALUE`), or over every
+/// group but one (`KEY@!en=VALUE`, e.g. "75 % of non-English drafts pass").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Gate {
     pub key: String,
@@ -48,7 +50,7 @@ impl FromStr for Gate {
                 valid: GATE_KEYS.join(", "),
             });
         }
-        if group.as_deref() == Some("") {
+        if matches!(group.as_deref(), Some("" | "!")) {
             return Err(bad("empty language group after `@`"));
         }
         let value = value.trim();
@@ -78,11 +80,18 @@ pub struct GateResult {
     pub passed: bool,
 }
 
-pub fn evaluate(gates: &[Gate], metrics: &Metrics) -> Vec<GateResult> {
+/// Checks each gate against a run's metrics (and, for `@!LANG` groups, its cases).
+pub fn evaluate(gates: &[Gate], run: &RunResult) -> Vec<GateResult> {
     gates
         .iter()
         .map(|gate| {
-            let actual = metrics::value(metrics, &gate.key, gate.group.as_deref());
+            let actual = match gate.group.as_deref().and_then(|g| g.strip_prefix('!')) {
+                Some(excluded) => {
+                    let others = metrics_without(run, excluded);
+                    metrics::value(&others, &gate.key, None)
+                }
+                None => metrics::value(&run.metrics, &gate.key, gate.group.as_deref()),
+            };
             GateResult {
                 passed: actual.is_some_and(|a| a >= gate.min - 1e-12),
                 actual,
@@ -92,22 +101,51 @@ pub fn evaluate(gates: &[Gate], metrics: &Metrics) -> Vec<GateResult> {
         .collect()
 }
 
+/// Metrics over every case outside one language group.
+fn metrics_without(run: &RunResult, excluded: &str) -> Metrics {
+    let keep = |language: Option<&str>| language_group(language) != excluded;
+    let messages: Vec<MessageResult> = run
+        .messages
+        .iter()
+        .filter(|m| keep(m.case.language.as_deref()))
+        .cloned()
+        .collect();
+    let drafts: Vec<DraftResult> = run
+        .drafts
+        .iter()
+        .filter(|d| keep(d.case.language.as_deref()))
+        .cloned()
+        .collect();
+    metrics::compute(&messages, &drafts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::eval::metrics::{DraftMetrics, DraftScores};
+    use crate::eval::results::{RunSettings, RESULTS_SCHEMA};
 
-    fn metrics_with_pass_rate(rate: f64) -> Metrics {
+    fn metrics_with_pass_rate(rate: f64) -> RunResult {
         let scores = DraftScores {
             pass_rate: Some(rate),
             ..DraftScores::default()
         };
-        Metrics {
-            messages: None,
-            drafts: Some(DraftMetrics {
-                overall: scores.clone(),
-                by_language: [("es".to_string(), scores)].into(),
-            }),
+        RunResult {
+            schema: RESULTS_SCHEMA,
+            started_at: chrono::Utc::now(),
+            finished_at: chrono::Utc::now(),
+            settings: RunSettings::default(),
+            skipped: Vec::new(),
+            messages: Vec::new(),
+            drafts: Vec::new(),
+            metrics: Metrics {
+                messages: None,
+                drafts: Some(DraftMetrics {
+                    overall: scores.clone(),
+                    by_language: [("es".to_string(), scores)].into(),
+                }),
+            },
+            gates: Vec::new(),
         }
     }
 
@@ -143,6 +181,7 @@ mod tests {
             ("tags.micro_f1=high", "not a number"),
             ("tags.micro_f1=85", "rates run from 0 to 1"),
             ("tags.micro_f1@=0.5", "empty language group"),
+            ("tags.micro_f1@!=0.5", "empty language group"),
         ] {
             let err = arg.parse::<Gate>().unwrap_err().to_string();
             assert!(err.contains(reason), "{arg}: {err}");

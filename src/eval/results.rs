@@ -44,7 +44,7 @@ impl RunResult {
         messages.chain(drafts)
     }
 
-    /// Whether any gate failed.
+    /// How many gates failed.
     pub fn gates_failed(&self) -> usize {
         self.gates.iter().filter(|g| !g.passed).count()
     }

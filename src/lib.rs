@@ -6,6 +6,7 @@
 pub mod config;
 pub mod contact;
 pub mod domain;
+pub mod eval;
 pub mod http;
 pub mod llm;
 pub mod pipeline;

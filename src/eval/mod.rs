@@ -3,6 +3,7 @@
 //! The flow: `fixtures` → `runner` (against the `traits`, with `cache` and `checks`) →
 //! `results` + `metrics` → `gates`, `compare` → `report`; `cli` ties it to `parley eval`.
 
+pub mod adapters;
 pub mod cache;
 pub mod checks;
 pub mod cli;

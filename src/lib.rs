@@ -4,3 +4,4 @@
 //! (`triage`), and an operator's goal becomes a draft (`llm`, `prompts`, `pipeline`).
 
 pub mod domain;
+pub mod triage;

@@ -18,6 +18,22 @@ pub struct ServeConfig {
     /// defaults are used for any template missing there.
     #[arg(long, env = "PARLEY_PROMPTS_DIR", default_value = "prompts")]
     pub prompts_dir: std::path::PathBuf,
+
+    #[command(flatten)]
+    pub model: ModelConfig,
+}
+
+/// Which language model drafts replies.
+#[derive(Debug, Clone, Args)]
+pub struct ModelConfig {
+    /// Local model id (see `parley models list`), fetched into the model cache on first start;
+    /// `none` runs without drafting (classification and the inbox still work).
+    #[arg(
+        long = "model",
+        env = "PARLEY_MODEL",
+        default_value = "qwen2.5-coder-0.5b-instruct"
+    )]
+    pub id: String,
 }
 
 /// Where the inbox lives; shared by every subcommand that touches the store.
@@ -54,6 +70,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("bind", &self.bind)
             .field("database", &self.database)
             .field("prompts_dir", &self.prompts_dir)
+            .field("model", &self.model)
             .finish()
     }
 }

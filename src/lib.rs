@@ -12,3 +12,4 @@ pub mod llm;
 pub mod pipeline;
 pub mod prompts;
 pub mod store;
+pub mod triage;

@@ -24,6 +24,8 @@ fn start_server(url: &str, port: u16) -> Child {
         .env("DATABASE_URL", url)
         .env("PARLEY_BIND", format!("127.0.0.1:{port}"))
         .env("RUST_LOG", "warn")
+        // The inbox alone: no drafting model to load.
+        .env("PARLEY_MODEL", "none")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

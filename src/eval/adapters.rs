@@ -7,10 +7,30 @@ use async_trait::async_trait;
 
 use super::error::EvalError;
 use super::fixtures::DraftCase;
-use super::traits::{DraftOutput, Drafter};
-use crate::domain::VoiceSettings;
+use super::traits::{DraftOutput, Drafter, MessageClassifier, MessagePrediction};
+use crate::domain::{Channel, VoiceSettings};
 use crate::llm::LlmBackend;
 use crate::pipeline::compose::{compose_blocking, ComposeInput, LanguageDetector, ThreadTurn};
+use crate::triage::Triage;
+
+/// The shipped classifier, as the service runs it.
+pub struct TriageClassifier(pub Arc<Triage>);
+
+impl MessageClassifier for TriageClassifier {
+    fn classify(&self, text: &str, channel: Option<Channel>) -> MessagePrediction {
+        let c = self.0.classify(text, channel);
+        let mut p = MessagePrediction::new(
+            c.tags.iter().map(|t| t.id.clone()).collect(),
+            c.urgency.level,
+            c.language.as_ref().map(|l| l.code.clone()),
+        );
+        p.tag_scores = c.tags.clone();
+        p.urgency_score = Some(c.urgency.score);
+        p.language_confidence = c.language.as_ref().map(|l| l.confidence);
+        p.explanation = serde_json::to_string(&c.reasons).ok();
+        p
+    }
+}
 
 /// Drafts with `compose` exactly as the service does: the target language is left to the
 /// thread (as when an operator does not override it), so the eval measures detection too.

@@ -115,6 +115,32 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::llm::LlmError> for ApiError {
+    fn from(err: crate::llm::LlmError) -> Self {
+        use crate::llm::LlmError;
+        match &err {
+            LlmError::Overloaded { retry_after } => ApiError {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                ..ApiError::overloaded(retry_after.as_secs().max(1))
+            },
+            LlmError::InvalidRequest(m) => ApiError::validation(m.clone()),
+            LlmError::ModelUnavailable(_) => ApiError::overloaded(10),
+            LlmError::Upstream { .. } | LlmError::Timeout(_) => {
+                tracing::warn!(error = %err, "model backend failed");
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    ErrorKind::Upstream,
+                    "the model backend failed; retry shortly",
+                )
+            }
+            _ => {
+                tracing::error!(error = %err, "generation failed");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {

@@ -2,6 +2,7 @@
 //! server's start-up and graceful shutdown.
 
 mod drafts;
+mod engine;
 pub mod error;
 mod extract;
 mod keys;
@@ -13,7 +14,8 @@ mod templates;
 mod threads;
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -22,8 +24,11 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use utoipa::OpenApi;
 
+use crate::llm::LlmBackend;
+use crate::pipeline::compose::LanguageDetector;
 use crate::prompts::PromptLibrary;
 use crate::store::{IngestQueue, Store};
+use crate::triage::Triage;
 use error::ApiError;
 
 /// Largest request body accepted (bytes). Messages are capped well below it.
@@ -61,18 +66,45 @@ pub struct AppState {
     pub readiness: Readiness,
     /// Poked after each new inbound message so triage starts without polling delay.
     pub triage_wakeup: Arc<Notify>,
+    pub triage: Arc<Triage>,
+    /// The drafting model, set once it has loaded (loading takes seconds to minutes).
+    pub llm: Arc<OnceLock<Arc<dyn LlmBackend>>>,
 }
 
 impl AppState {
-    /// Starts the ingest writer on the current runtime.
-    pub fn new(store: Store, prompts: Arc<PromptLibrary>) -> Self {
+    /// Starts the ingest writer and the triage worker on the current runtime.
+    pub fn new(store: Store, prompts: Arc<PromptLibrary>, triage: Arc<Triage>) -> Self {
+        let triage_wakeup = Arc::new(Notify::new());
+        crate::pipeline::triage::start_worker(
+            store.clone(),
+            triage.clone(),
+            triage_wakeup.clone(),
+            Duration::from_secs(5),
+        );
         AppState {
             ingest: IngestQueue::start(store.clone()),
             store,
             prompts,
             readiness: Readiness::default(),
-            triage_wakeup: Arc::new(Notify::new()),
+            triage_wakeup,
+            triage,
+            llm: Arc::new(OnceLock::new()),
         }
+    }
+
+    /// The drafting model, or 503 while it is still loading.
+    pub fn llm(&self) -> Result<Arc<dyn LlmBackend>, ApiError> {
+        self.llm.get().cloned().ok_or_else(|| {
+            let mut e = ApiError::overloaded(10);
+            e.message = "the language model is still loading; retry shortly".into();
+            e
+        })
+    }
+
+    /// Language of a text by the triage detector, as an ISO 639-1 code.
+    pub fn language_detector(&self) -> LanguageDetector {
+        let triage = self.triage.clone();
+        Arc::new(move |text: &str| triage.detect_language(text).map(|g| g.code))
     }
 }
 
@@ -87,6 +119,8 @@ impl AppState {
         threads::add_customer, threads::create_follow_up, threads::list_follow_ups,
         drafts::get_draft, drafts::send_draft, drafts::discard_draft,
         stats::response_times, keys::create_key,
+        engine::classify, engine::compose, engine::translate,
+        drafts::create_draft, drafts::schedule_job,
         templates::list_templates, templates::get_template, templates::put_template,
         templates::rollback_template, templates::reset_template, templates::preview_template,
         settings::get_voice, settings::put_voice,
@@ -140,6 +174,11 @@ pub fn router(state: AppState) -> Router {
         .route("/drafts/{id}/send", post(drafts::send_draft))
         .route("/stats/response-times", get(stats::response_times))
         .route("/keys", post(keys::create_key))
+        .route("/classify", post(engine::classify))
+        .route("/compose", post(engine::compose))
+        .route("/translate", post(engine::translate))
+        .route("/threads/{id}/drafts", post(drafts::create_draft))
+        .route("/threads/{id}/job", post(drafts::schedule_job))
         .route("/templates", get(templates::list_templates))
         .route(
             "/templates/{name}",

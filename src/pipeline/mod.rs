@@ -5,4 +5,7 @@
 pub mod compose;
 pub mod facts;
 pub mod guardrails;
+pub mod job;
 pub mod templates;
+pub mod translate;
+pub mod triage;

@@ -189,25 +189,43 @@ impl Store {
         message_id: &str,
         result: &Classified,
     ) -> Result<(), StoreError> {
+        self.store_classifications(&[(message_id.to_string(), result.clone())])
+            .await
+    }
+
+    /// Stores many triage results in one transaction, refreshing each affected thread once.
+    pub async fn store_classifications(
+        &self,
+        results: &[(String, Classified)],
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query("SELECT thread_id FROM messages WHERE id = $1")
+        let mut threads: Vec<String> = Vec::new();
+        let now = now_ms();
+        for (message_id, result) in results {
+            let row = sqlx::query("SELECT thread_id FROM messages WHERE id = $1")
+                .bind(message_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound("message"))?;
+            let thread_id: String = row.try_get("thread_id")?;
+            sqlx::query(
+                "UPDATE messages SET tags = $1, urgency = $2, language = $3, classified_at = $4 \
+                 WHERE id = $5",
+            )
+            .bind(serde_json::to_string(&result.tags)?)
+            .bind(result.urgency.as_str())
+            .bind(&result.language)
+            .bind(now)
             .bind(message_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::NotFound("message"))?;
-        let thread_id: String = row.try_get("thread_id")?;
-        sqlx::query(
-            "UPDATE messages SET tags = $1, urgency = $2, language = $3, classified_at = $4 \
-             WHERE id = $5",
-        )
-        .bind(serde_json::to_string(&result.tags)?)
-        .bind(result.urgency.as_str())
-        .bind(&result.language)
-        .bind(now_ms())
-        .bind(message_id)
-        .execute(&mut *tx)
-        .await?;
-        refresh_thread_triage(&mut tx, &thread_id).await?;
+            .execute(&mut *tx)
+            .await?;
+            if !threads.contains(&thread_id) {
+                threads.push(thread_id);
+            }
+        }
+        for thread_id in &threads {
+            refresh_thread_triage(&mut tx, thread_id).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

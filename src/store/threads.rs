@@ -481,3 +481,23 @@ pub(crate) async fn fetch_thread(
         .ok_or(StoreError::NotFound("thread"))?;
     rows::thread(&row)
 }
+
+impl Store {
+    /// The street address the business recorded for the thread's customer, if any.
+    pub async fn contact_address(
+        &self,
+        tenant_id: &str,
+        thread_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(
+            "SELECT c.address FROM threads t JOIN contacts c ON c.id = t.contact_id \
+             WHERE t.id = $1 AND t.tenant_id = $2",
+        )
+        .bind(thread_id)
+        .bind(tenant_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound("thread"))?;
+        Ok(row.try_get("address")?)
+    }
+}

@@ -5,6 +5,7 @@ use parley::domain::Role;
 use parley::http::{self, AppState};
 use parley::prompts::PromptLibrary;
 use parley::store::Store;
+use parley::triage::{Triage, TriageConfig};
 use serde_json::Value;
 use sqlx::Connection;
 use tokio::sync::oneshot;
@@ -13,6 +14,16 @@ use tokio::sync::oneshot;
 pub enum Engine {
     Sqlite,
     Postgres,
+}
+
+/// The shipped classifier, trained once per test binary.
+pub fn triage() -> std::sync::Arc<Triage> {
+    static TRIAGE: std::sync::OnceLock<std::sync::Arc<Triage>> = std::sync::OnceLock::new();
+    TRIAGE
+        .get_or_init(|| {
+            std::sync::Arc::new(Triage::new(TriageConfig::default()).expect("train classifier"))
+        })
+        .clone()
 }
 
 /// Where the PostgreSQL server for tests lives (trust auth on these machines).
@@ -106,7 +117,7 @@ pub async fn spawn_app(engine: Engine) -> TestApp {
     let db = fresh_database(engine).await;
     let store = Store::connect(&db.url).await.expect("connect store");
     let prompts = PromptLibrary::load(Some(std::path::Path::new("prompts"))).expect("prompts");
-    let state = AppState::new(store.clone(), std::sync::Arc::new(prompts));
+    let state = AppState::new(store.clone(), std::sync::Arc::new(prompts), triage());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

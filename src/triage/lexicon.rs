@@ -1,0 +1,207 @@
+//! Multilingual term matching over prepared text: words, prefixes, phrases and CJK substrings.
+//!
+//! Terms are written folded (lower case, no accents). `heat*` is a prefix, `no heat` a phrase,
+//! and a term in a script without reliable spaces (Han, Hangul, Arabic) matches as a substring
+//! of the space-free text, so "가스냄새" and "가스 냄새" both match `가스 냄새`.
+
+use super::text::{Prepared, Token};
+
+#[derive(Debug, Clone)]
+enum Part {
+    Word(String),
+    Prefix(String),
+}
+
+impl Part {
+    fn matches(&self, tok: &str, typos: bool) -> bool {
+        match self {
+            Part::Word(w) => tok == w || (typos && close_enough(w, tok)),
+            Part::Prefix(p) => tok.starts_with(p.as_str()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Term {
+    Phrase(Vec<Part>),
+    Substring(String),
+}
+
+/// A compiled list of terms; a match reports where it starts and ends (token indexes).
+#[derive(Debug, Clone)]
+pub struct TermSet {
+    terms: Vec<(Term, String)>,
+    typos: bool,
+}
+
+/// Where a term matched.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    /// First token of the match.
+    pub start: usize,
+    /// One past the last token of the match.
+    pub end: usize,
+    /// The term as written in the list.
+    pub term: String,
+}
+
+fn unspaced_script(c: char) -> bool {
+    super::text::is_cjk(c)
+        || ('\u{ac00}'..='\u{d7af}').contains(&c)
+        || ('\u{1100}'..='\u{11ff}').contains(&c)
+        || ('\u{3130}'..='\u{318f}').contains(&c)
+        || ('\u{0600}'..='\u{06ff}').contains(&c)
+}
+
+impl TermSet {
+    /// Compiles terms; `typos` lets whole words of 5+ letters match at edit distance 1.
+    pub fn new(terms: &[&str], typos: bool) -> Self {
+        let terms = terms
+            .iter()
+            .filter(|t| !t.trim().is_empty())
+            .map(|raw| {
+                // Lists are written naturally; fold them the way the text is folded.
+                let folded = super::text::fold(&raw.to_lowercase());
+                let t = folded.as_str();
+                let term = if t.chars().any(unspaced_script) {
+                    Term::Substring(t.chars().filter(|c| !c.is_whitespace()).collect())
+                } else {
+                    Term::Phrase(
+                        t.split_whitespace()
+                            .map(|p| match p.strip_suffix('*') {
+                                Some(pre) => Part::Prefix(pre.to_string()),
+                                None => Part::Word(p.to_string()),
+                            })
+                            .collect(),
+                    )
+                };
+                (term, raw.to_string())
+            })
+            .collect();
+        TermSet { terms, typos }
+    }
+
+    /// Every match of every term in the text.
+    pub fn find(&self, p: &Prepared, compact: &(String, Vec<usize>)) -> Vec<Hit> {
+        let mut hits = Vec::new();
+        let toks: &[Token] = &p.tokens;
+        for (term, label) in &self.terms {
+            match term {
+                Term::Phrase(parts) => {
+                    if parts.is_empty() || parts.len() > toks.len() {
+                        continue;
+                    }
+                    for i in 0..=toks.len() - parts.len() {
+                        let ok = parts.iter().enumerate().all(|(k, part)| {
+                            let t = &toks[i + k];
+                            !t.cjk && part.matches(&t.text, self.typos)
+                        });
+                        if ok {
+                            hits.push(Hit {
+                                start: i,
+                                end: i + parts.len(),
+                                term: label.clone(),
+                            });
+                        }
+                    }
+                }
+                Term::Substring(s) => {
+                    let (text, owner) = compact;
+                    for (at, _) in text.match_indices(s.as_str()) {
+                        let start = owner.get(at).copied().unwrap_or(0);
+                        let last = owner
+                            .get(at + s.len().saturating_sub(1))
+                            .copied()
+                            .unwrap_or(start);
+                        hits.push(Hit {
+                            start,
+                            end: last + 1,
+                            term: label.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        hits
+    }
+
+    /// Whether any term matches.
+    pub fn any(&self, p: &Prepared, compact: &(String, Vec<usize>)) -> bool {
+        !self.find(p, compact).is_empty()
+    }
+}
+
+/// Edit distance ≤ 1 (with adjacent transposition) between a listed word of 5+ letters and a
+/// token: "smel", "flodding" and "sewge" still count.
+fn close_enough(word: &str, tok: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (word.chars().collect(), tok.chars().collect());
+    if a.len() < 5 || b.len() < 4 || a.len().abs_diff(b.len()) > 1 {
+        return false;
+    }
+    if a.len() == b.len() {
+        let diffs: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
+        return match diffs.as_slice() {
+            [] | [_] => true,
+            [i, j] => *j == i + 1 && a[*i] == b[*j] && a[*j] == b[*i],
+            _ => false,
+        };
+    }
+    let (long, short) = if a.len() > b.len() {
+        (&a, &b)
+    } else {
+        (&b, &a)
+    };
+    let mut i = 0;
+    while i < short.len() && long[i] == short[i] {
+        i += 1;
+    }
+    long[i + 1..] == short[i..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::text::prepare;
+    use super::*;
+
+    fn hits(terms: &[&str], typos: bool, text: &str) -> Vec<String> {
+        let p = prepare(text);
+        let c = p.compact();
+        TermSet::new(terms, typos)
+            .find(&p, &c)
+            .into_iter()
+            .map(|h| h.term)
+            .collect()
+    }
+
+    #[test]
+    fn words_prefixes_and_phrases() {
+        assert_eq!(
+            hits(&["smell* gas"], false, "it smells gas"),
+            ["smell* gas"]
+        );
+        assert_eq!(hits(&["no heat"], false, "NO HEAT!!"), ["no heat"]);
+        assert!(hits(&["heat"], false, "heater").is_empty());
+    }
+
+    #[test]
+    fn unspaced_scripts_match_as_substrings() {
+        assert_eq!(
+            hits(&["가스 냄새"], false, "가스냄새가 나요"),
+            ["가스 냄새"]
+        );
+        assert_eq!(hits(&["煤气味"], false, "厨房里煤气味很重"), ["煤气味"]);
+        assert_eq!(
+            hits(&["رائحة غاز"], false, "في رائحة غاز قوية"),
+            ["رائحة غاز"]
+        );
+    }
+
+    #[test]
+    fn typos_only_when_asked() {
+        assert_eq!(hits(&["flooding"], true, "basement flodding"), ["flooding"]);
+        assert_eq!(hits(&["sewage"], true, "sewgae"), ["sewage"]);
+        assert!(hits(&["flooding"], false, "basement flodding").is_empty());
+        assert!(hits(&["smoke"], true, "spoke").len() == 1);
+        assert!(hits(&["smoke"], true, "sm").is_empty());
+    }
+}

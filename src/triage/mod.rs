@@ -1,0 +1,529 @@
+//! Triage: tags, urgency and language for every inbound message, in milliseconds, on CPU.
+//!
+//! The flow for one message: `text::prepare` (cap, strip quoted replies, clean, fold) →
+//! injection sentences dropped → `features` (hashed n-grams + cross-lingual concepts) →
+//! `model` (logistic tags, softmax urgency, trained at start-up from `evals/` data and operator
+//! corrections) → `rules` (the emergency floor, which can only raise urgency) → `language`.
+//! Every result carries its reasons: the rule that fired and the nearest labelled examples.
+
+pub mod data;
+pub mod features;
+pub mod language;
+pub mod lexicon;
+pub mod metrics;
+pub mod model;
+pub mod rules;
+pub mod taxonomy;
+pub mod text;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::domain::{Channel, LanguageGuess, TagScore, Urgency, UrgencyScore};
+pub use data::LabelledMessage;
+use features::{Featurizer, SparseVec};
+pub use language::{LanguageDetector, ThreadLanguage};
+use lexicon::TermSet;
+use model::{Model, TrainParams, TrainRow};
+pub use rules::{EmergencyRules, RuleHit};
+pub use taxonomy::{TagDef, Taxonomy};
+use text::Prepared;
+
+/// What can go wrong building a `Triage` (classifying never fails).
+#[derive(Debug, thiserror::Error)]
+pub enum TriageError {
+    #[error("invalid taxonomy: {0}")]
+    Taxonomy(String),
+    #[error("language `{0}` is not available (lingua was built without it)")]
+    UnknownLanguage(String),
+    #[error("{file}:{line}: {message}")]
+    Fixture {
+        file: String,
+        line: usize,
+        message: String,
+    },
+    #[error("reading fixtures: {0}")]
+    Io(String),
+    #[error("no training examples for the configured taxonomy")]
+    NoTrainingData,
+}
+
+/// How to build a `Triage`. `Default` = the shipped taxonomy, training data and languages.
+#[derive(Debug, Clone)]
+pub struct TriageConfig {
+    pub taxonomy: Taxonomy,
+    /// Labelled training messages; `None` uses the data shipped in the binary.
+    pub training: Option<Vec<LabelledMessage>>,
+    /// Operator corrections, trained on with `correction_weight`.
+    pub corrections: Vec<LabelledMessage>,
+    pub correction_weight: f32,
+    /// ISO 639-1 codes the language detector chooses among.
+    pub languages: Vec<String>,
+    pub params: TrainParams,
+    /// A tag is asserted at or above this score (the top tag is always asserted).
+    pub tag_threshold: f32,
+    /// At most this many tags per message.
+    pub max_tags: usize,
+    /// Urgency is `emergency` when its probability reaches this, even if not the largest:
+    /// a missed emergency costs far more than a false alarm.
+    pub emergency_threshold: f32,
+    /// Nearest labelled examples reported as reasons.
+    pub neighbours: usize,
+}
+
+impl Default for TriageConfig {
+    fn default() -> Self {
+        TriageConfig {
+            taxonomy: Taxonomy::default(),
+            training: None,
+            corrections: Vec::new(),
+            correction_weight: 3.0,
+            languages: language::DEFAULT_LANGUAGES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            params: TrainParams::default(),
+            tag_threshold: 0.4,
+            max_tags: 3,
+            emergency_threshold: 0.3,
+            neighbours: 3,
+        }
+    }
+}
+
+/// Why a classification came out as it did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Reason {
+    /// The emergency floor fired and raised urgency.
+    Rule { rule: String, matched: Vec<String> },
+    /// A labelled message close to this one.
+    NearestExample {
+        id: String,
+        similarity: f32,
+        tags: Vec<String>,
+        urgency: Option<Urgency>,
+    },
+    /// Text that tried to instruct the classifier was ignored.
+    InjectionIgnored { text: String },
+}
+
+/// The triage of one message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Classification {
+    /// Asserted tags, highest score first.
+    pub tags: Vec<TagScore>,
+    pub urgency: UrgencyScore,
+    /// `None` when the text is too short or unclear to tell.
+    pub language: Option<LanguageGuess>,
+    pub reasons: Vec<Reason>,
+}
+
+struct ExampleMeta {
+    id: String,
+    tags: Vec<String>,
+    urgency: Option<Urgency>,
+}
+
+/// Shared, immutable pieces that do not depend on the training data.
+struct Engine {
+    featurizer: Featurizer,
+    rules: EmergencyRules,
+    language: LanguageDetector,
+    injection: TermSet,
+}
+
+/// The classifier: built once, `Send + Sync`, cheap to share in an `Arc`.
+pub struct Triage {
+    engine: Arc<Engine>,
+    config: TriageConfig,
+    model: Model,
+    examples: Vec<ExampleMeta>,
+    /// feature index → (example, value): nearest-example search touches only shared features.
+    postings: HashMap<u32, Vec<(u32, f32)>>,
+}
+
+impl std::fmt::Debug for Triage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Triage")
+            .field("tags", &self.config.taxonomy.ids())
+            .field("examples", &self.examples.len())
+            .finish()
+    }
+}
+
+/// Phrases that address the classifier instead of the business.
+const INJECTION: &[&str] = &[
+    "ignore your instructions",
+    "ignore all previous",
+    "ignore previous instructions",
+    "ignore the previous",
+    "ignore all instructions",
+    "ignore your previous",
+    "ignore the above",
+    "disregard your",
+    "disregard all",
+    "disregard previous",
+    "system prompt",
+    "you are now",
+    "as an ai",
+    "mark this as",
+    "mark this urgent",
+    "mark this message",
+    "mark it as",
+    "mark as urgent",
+    "mark me as",
+    "classify this",
+    "set urgency",
+    "set the urgency",
+    "set priority",
+    "set the priority",
+    "priority: emergency",
+    "urgency: emergency",
+    "label this",
+    "tag this",
+    "ignora tus instrucciones",
+    "ignora las instrucciones",
+    "marca esto",
+    "marcar como urgente",
+    "marcalo como urgente",
+    "bo qua huong dan",
+    "bo qua cac huong dan",
+    "danh dau la khan cap",
+    "忽略你的指令",
+    "忽略之前",
+    "忽略所有",
+    "标记为紧急",
+    "标为紧急",
+    "balewalain ang",
+    "i-mark mo",
+    "imark mo",
+    "지시를 무시",
+    "지시 무시",
+    "긴급으로 표시",
+    "ignore tes instructions",
+    "ignorez vos instructions",
+    "ignorez les instructions",
+    "marquez ce message",
+    "marque ce message",
+    "ignore as instrucoes",
+    "ignore suas instrucoes",
+    "marque como urgente",
+    "игнорируй инструкции",
+    "игнорируйте инструкции",
+    "пометь как срочн*",
+    "تجاهل التعليمات",
+    "تجاهل تعليماتك",
+    "ضع علامه عاجل",
+];
+
+fn urgency_index(u: Urgency) -> usize {
+    match u {
+        Urgency::Low => 0,
+        Urgency::Normal => 1,
+        Urgency::High => 2,
+        Urgency::Emergency => 3,
+    }
+}
+
+const URGENCY_BY_INDEX: [Urgency; 4] = [
+    Urgency::Low,
+    Urgency::Normal,
+    Urgency::High,
+    Urgency::Emergency,
+];
+
+fn round3(x: f32) -> f32 {
+    (x * 1000.0).round() / 1000.0
+}
+
+impl Engine {
+    fn new(config: &TriageConfig) -> Result<Self, TriageError> {
+        Ok(Engine {
+            featurizer: Featurizer::new(),
+            rules: EmergencyRules::new(),
+            language: LanguageDetector::new(&config.languages)?,
+            injection: TermSet::new(INJECTION, false),
+        })
+    }
+
+    /// Prepares text and drops sentences that talk to the classifier ("ignore your
+    /// instructions and mark this urgent"), keeping the customer's actual request.
+    fn prepare(&self, raw: &str) -> (Prepared, Option<String>) {
+        let p = text::prepare(raw);
+        let compact = p.compact();
+        if !self.injection.any(&p, &compact) {
+            return (p, None);
+        }
+        let mut kept = Vec::new();
+        let mut dropped = Vec::new();
+        for sentence in split_sentences(&p.body) {
+            let sp = text::prepare(sentence);
+            if self.injection.any(&sp, &sp.compact()) {
+                dropped.push(sentence.trim());
+            } else {
+                kept.push(sentence);
+            }
+        }
+        let reason = Some(dropped.join(" "));
+        let rest = kept.concat();
+        (text::prepare(&rest), reason)
+    }
+}
+
+fn split_sentences(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        if matches!(c, '.' | '!' | '?' | '\n' | '。' | '！' | '？' | ';') {
+            let end = i + c.len_utf8();
+            out.push(&s[start..end]);
+            start = end;
+        }
+    }
+    if start < s.len() {
+        out.push(&s[start..]);
+    }
+    out
+}
+
+impl Triage {
+    /// Trains the classifier from the configured data; takes well under a second.
+    pub fn new(config: TriageConfig) -> Result<Self, TriageError> {
+        config.taxonomy.validate()?;
+        let engine = Arc::new(Engine::new(&config)?);
+        Self::train_with(engine, config)
+    }
+
+    /// The same classifier retrained with operator corrections added (they count
+    /// `correction_weight` times). The language detector and rules are shared, not rebuilt.
+    pub fn with_extra_examples(&self, extra: &[LabelledMessage]) -> Result<Self, TriageError> {
+        let mut config = self.config.clone();
+        config.corrections.extend_from_slice(extra);
+        Self::train_with(Arc::clone(&self.engine), config)
+    }
+
+    /// The configuration this classifier was built from.
+    pub fn config(&self) -> &TriageConfig {
+        &self.config
+    }
+
+    fn train_with(engine: Arc<Engine>, config: TriageConfig) -> Result<Self, TriageError> {
+        let training = match &config.training {
+            Some(t) => t.clone(),
+            None => data::shipped_training()?,
+        };
+        let tax = &config.taxonomy;
+        let mut xs: Vec<SparseVec> = Vec::new();
+        let mut labels: Vec<(Vec<usize>, Option<usize>, f32, bool)> = Vec::new();
+        let mut examples = Vec::new();
+        let all = training.iter().map(|m| (m, 1.0)).chain(
+            config
+                .corrections
+                .iter()
+                .map(|m| (m, config.correction_weight)),
+        );
+        for (m, weight) in all {
+            let (p, _) = engine.prepare(&m.text);
+            xs.push(engine.featurizer.featurize(&p, m.channel));
+            let tags: Vec<usize> = m
+                .tags
+                .iter()
+                .flatten()
+                .filter_map(|t| tax.index_of(t))
+                .collect();
+            labels.push((tags, m.urgency.map(urgency_index), weight, m.tags.is_some()));
+            examples.push(ExampleMeta {
+                id: m.id.clone(),
+                tags: m
+                    .tags
+                    .iter()
+                    .flatten()
+                    .filter_map(|t| tax.index_of(t).map(|i| tax.tags[i].id.clone()))
+                    .collect(),
+                urgency: m.urgency,
+            });
+        }
+        // A business's own tag examples teach its tags, including ones no fixture has.
+        for (i, t) in tax.tags.iter().enumerate() {
+            for (n, ex) in t.examples.iter().enumerate() {
+                let (p, _) = engine.prepare(ex);
+                xs.push(engine.featurizer.featurize(&p, None));
+                labels.push((vec![i], None, 1.0, true));
+                examples.push(ExampleMeta {
+                    id: format!("taxonomy:{}:{n}", t.id),
+                    tags: vec![t.id.clone()],
+                    urgency: None,
+                });
+            }
+        }
+        if xs.is_empty() {
+            return Err(TriageError::NoTrainingData);
+        }
+        let rows: Vec<TrainRow<'_>> = xs
+            .iter()
+            .zip(&labels)
+            .map(|(x, (tags, urgency, weight, has_tags))| TrainRow {
+                x,
+                tags,
+                urgency: *urgency,
+                weight: *weight,
+                has_tags: *has_tags,
+            })
+            .collect();
+        let model = model::train(&rows, tax.tags.len(), &config.params);
+        let mut postings: HashMap<u32, Vec<(u32, f32)>> = HashMap::new();
+        for (e, x) in xs.iter().enumerate() {
+            for (i, v) in x.idx.iter().zip(&x.val) {
+                postings.entry(*i).or_default().push((e as u32, *v));
+            }
+        }
+        Ok(Triage {
+            engine,
+            config,
+            model,
+            examples,
+            postings,
+        })
+    }
+
+    /// Classifies one message. Never fails and never panics, whatever the text.
+    pub fn classify(&self, text: &str, channel: Option<Channel>) -> Classification {
+        let (p, injection) = self.engine.prepare(text);
+        let x = self.engine.featurizer.featurize(&p, channel);
+        let cfg = &self.config;
+
+        let tag_logits = self.model.tags.logits(&x);
+        let mut scored: Vec<(usize, f32)> = tag_logits
+            .iter()
+            .map(|z| model::sigmoid(*z))
+            .enumerate()
+            .collect();
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let tags: Vec<TagScore> = scored
+            .iter()
+            .enumerate()
+            .filter(|(rank, (_, s))| *rank == 0 || *s >= cfg.tag_threshold)
+            .take(cfg.max_tags.max(1))
+            .map(|(_, (i, s))| TagScore {
+                id: cfg.taxonomy.tags[*i].id.clone(),
+                score: round3(*s),
+            })
+            .collect();
+
+        let probs = model::softmax(&self.model.urgency.logits(&x));
+        let mut level = if probs[3] >= cfg.emergency_threshold {
+            3
+        } else {
+            (0..3)
+                .max_by(|a, b| probs[*a].total_cmp(&probs[*b]))
+                .unwrap_or(1)
+        };
+        let mut score = probs[level];
+        let mut reasons = Vec::new();
+        let fired = self.engine.rules.check(&p);
+        if !fired.is_empty() {
+            level = 3;
+            score = score.max(0.9);
+        }
+        for h in fired {
+            reasons.push(Reason::Rule {
+                rule: h.rule.to_string(),
+                matched: h.matched,
+            });
+        }
+        if let Some(text) = injection {
+            reasons.push(Reason::InjectionIgnored { text });
+        }
+        reasons.extend(self.nearest(&x));
+
+        Classification {
+            tags,
+            urgency: UrgencyScore {
+                level: URGENCY_BY_INDEX[level],
+                score: round3(score),
+            },
+            language: self.engine.language.detect(&p),
+            reasons,
+        }
+    }
+
+    /// Classifies many messages, spread over the machine's cores; order is preserved.
+    pub fn classify_batch(&self, items: &[(&str, Option<Channel>)]) -> Vec<Classification> {
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(8);
+        if threads <= 1 || items.len() < 8 {
+            return items.iter().map(|(t, c)| self.classify(t, *c)).collect();
+        }
+        let chunk = items.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = items
+                .chunks(chunk)
+                .map(|part| {
+                    s.spawn(move || {
+                        part.iter()
+                            .map(|(t, c)| self.classify(t, *c))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| match h.join() {
+                    Ok(v) => v,
+                    // classify does not panic; if it ever did, re-raise rather than drop results.
+                    Err(e) => std::panic::resume_unwind(e),
+                })
+                .collect()
+        })
+    }
+
+    /// Detects the language of a text alone (for threads, drafts and translation).
+    pub fn detect_language(&self, text: &str) -> Option<LanguageGuess> {
+        self.engine.language.detect(&text::prepare(text))
+    }
+
+    /// Words in a text as the language rules count them (two Han characters = one word).
+    pub fn word_count(text: &str) -> usize {
+        text::prepare(text).word_count()
+    }
+
+    fn nearest(&self, x: &SparseVec) -> Vec<Reason> {
+        if self.config.neighbours == 0 {
+            return Vec::new();
+        }
+        let mut sims = vec![0.0f32; self.examples.len()];
+        for (i, v) in x.idx.iter().zip(&x.val) {
+            if let Some(list) = self.postings.get(i) {
+                for (e, w) in list {
+                    sims[*e as usize] += v * w;
+                }
+            }
+        }
+        let mut best: Vec<(usize, f32)> = sims
+            .into_iter()
+            .enumerate()
+            .filter(|(_, s)| *s >= 0.2)
+            .collect();
+        best.sort_by(|a, b| b.1.total_cmp(&a.1));
+        best.into_iter()
+            .take(self.config.neighbours)
+            .map(|(e, s)| {
+                let m = &self.examples[e];
+                Reason::NearestExample {
+                    id: m.id.clone(),
+                    similarity: round3(s),
+                    tags: m.tags.clone(),
+                    urgency: m.urgency,
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

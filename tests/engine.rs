@@ -1,0 +1,265 @@
+//! The engine over HTTP: classification (real classifier), triage of ingested messages, and the
+//! draft/job flows. Flow tests use a scripted backend so they test HTTP, SSE and storage, not
+//! the model; the real model is exercised in `llm_local.rs`.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use common::{spawn_app, Engine, TestApp};
+use parley::llm::{
+    BackendInfo, Completion, FinishReason, GenerateEvent, GenerateRequest, LlmBackend, LlmError,
+    Timings, TokenStream, Usage,
+};
+use serde_json::{json, Value};
+
+on_both_engines!(
+    classify_labels_an_emergency_and_rejects_empty_text,
+    ingested_emergency_is_triaged_to_the_top_of_attention,
+    drafts_are_stored_streamed_and_go_stale,
+    drafting_waits_for_the_model,
+    job_is_prefilled_from_the_thread,
+);
+
+/// Replies with canned texts in order (the last one repeats), streamed word by word.
+struct Scripted {
+    replies: Mutex<Vec<String>>,
+}
+
+impl Scripted {
+    fn new(replies: &[&str]) -> Arc<Self> {
+        Arc::new(Scripted {
+            replies: Mutex::new(replies.iter().rev().map(|s| s.to_string()).collect()),
+        })
+    }
+}
+
+#[async_trait]
+impl LlmBackend for Scripted {
+    fn describe(&self) -> BackendInfo {
+        BackendInfo {
+            kind: "scripted".into(),
+            model: "test".into(),
+            context_length: None,
+        }
+    }
+
+    async fn health(&self) -> Result<(), LlmError> {
+        Ok(())
+    }
+
+    async fn generate(&self, _req: GenerateRequest) -> Result<TokenStream, LlmError> {
+        let text = {
+            let mut replies = self.replies.lock().unwrap();
+            if replies.len() > 1 {
+                replies.pop().unwrap()
+            } else {
+                replies.last().cloned().unwrap_or_default()
+            }
+        };
+        let mut events: Vec<Result<GenerateEvent, LlmError>> = text
+            .split_inclusive(' ')
+            .map(|w| Ok(GenerateEvent::Token(w.to_string())))
+            .collect();
+        events.push(Ok(GenerateEvent::Done(Completion {
+            text,
+            finish_reason: FinishReason::Stop,
+            usage: Usage::default(),
+            timings: Timings::default(),
+        })));
+        Ok(Box::pin(futures::stream::iter(events)))
+    }
+}
+
+fn use_model(app: &TestApp, backend: Arc<dyn LlmBackend>) {
+    assert!(app.state.llm.set(backend).is_ok());
+}
+
+async fn classify_labels_an_emergency_and_rejects_empty_text(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let (s, v) = app
+        .post(
+            "/v1/classify",
+            json!({"text": "I smell gas in the kitchen and the stove is off, please send someone now",
+                   "channel": "sms"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["urgency"]["level"], "emergency");
+    assert_eq!(v["language"]["code"], "en");
+    assert!(v["tags"].as_array().unwrap().len() >= 1);
+    let (s, v) = app.post("/v1/classify", json!({"text": "👍"})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["language"], Value::Null);
+    let (s, v) = app.post("/v1/classify", json!({"text": "  "})).await;
+    assert_eq!(s, 422, "{v}");
+    let (s, v) = app.post("/v1/classify", json!({"text": 42})).await;
+    assert_eq!(s, 422, "{v}");
+}
+
+async fn ingested_emergency_is_triaged_to_the_top_of_attention(engine: Engine) {
+    let app = spawn_app(engine).await;
+    app.sms("+15125550100", "Can I get a quote for a new water heater?")
+        .await;
+    let (emergency, _) = app
+        .sms(
+            "+15125550101",
+            "AC stopped working overnight, it's 98 degrees inside and I have two little kids at home",
+        )
+        .await;
+    let mut top = Value::Null;
+    for _ in 0..100 {
+        let (_, list) = app.get("/v1/threads?filter=attention").await;
+        top = list["threads"][0].clone();
+        if top["urgency"] == "emergency" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(top["id"], emergency.as_str(), "{top}");
+    assert_eq!(top["urgency"], "emergency");
+    assert_eq!(top["language"], "en");
+    let (_, page) = app.get(&format!("/v1/threads/{emergency}/messages")).await;
+    assert_eq!(page["messages"][0]["urgency"], "emergency");
+}
+
+async fn drafts_are_stored_streamed_and_go_stale(engine: Engine) {
+    let app = spawn_app(engine).await;
+    use_model(
+        &app,
+        Scripted::new(&["Hi Maria, we can come Tuesday at 3 PM. Does that work?"]),
+    );
+    let (t, _) = app
+        .sms("+15125550100", "Can someone look at my furnace this week?")
+        .await;
+    app.post(
+        &format!("/v1/threads/{t}/customer"),
+        json!({"name": "Maria Lopez"}),
+    )
+    .await;
+
+    let (s, draft) = app
+        .post(
+            &format!("/v1/threads/{t}/drafts"),
+            json!({"goal": "propose 3 PM Tuesday"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{draft}");
+    assert_eq!(draft["status"], "pending");
+    assert_eq!(
+        draft["text"],
+        "Hi Maria, we can come Tuesday at 3 PM. Does that work?"
+    );
+    assert_eq!(draft["flags"], json!([]));
+    let (_, list) = app.get("/v1/threads?filter=drafts").await;
+    assert_eq!(list["counts"]["drafts"], 1);
+
+    // The same over SSE: token events, then `done` carrying the stored draft.
+    let r = app
+        .client
+        .post(app.url(&format!("/v1/threads/{t}/drafts")))
+        .bearer_auth(&app.key)
+        .header("accept", "text/event-stream")
+        .json(&json!({"goal": "propose 3 PM Tuesday"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("event: token"), "{body}");
+    let done = body
+        .split("event: done\ndata: ")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .expect("a done event");
+    let streamed: Value = serde_json::from_str(done).unwrap();
+    assert_eq!(streamed["status"], "pending");
+    assert_eq!(streamed["thread_id"], t.as_str());
+
+    // A new message from the customer makes both drafts stale.
+    app.sms("+15125550100", "actually Wednesday is better")
+        .await;
+    let (_, d) = app
+        .get(&format!("/v1/drafts/{}", draft["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(d["status"], "stale");
+    let (_, list) = app.get("/v1/threads?filter=drafts").await;
+    assert_eq!(list["counts"]["drafts"], 0);
+
+    // Stateless compose, with a draft that fails a check twice: it comes back flagged.
+    let thread = json!([{"direction": "inbound", "channel": "sms", "text": "hola, cuando pueden venir?",
+                         "at": "2026-11-23T06:47:00Z"}]);
+    let app2 = spawn_app(engine).await;
+    use_model(
+        &app2,
+        Scripted::new(&["Hi [Name], see you at 3 PM Tuesday."]),
+    );
+    let (s, v) = app2
+        .post(
+            "/v1/compose",
+            json!({"business": {"name": "Acme"}, "customer": {"name": "Ana Ruiz"},
+                   "thread": thread, "goal": "propose 3 PM Tuesday"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["language"], "es");
+    let flags: Vec<&str> = v["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["check"].as_str().unwrap())
+        .collect();
+    assert!(flags.contains(&"placeholder"), "{v}");
+    assert!(flags.contains(&"wrong_language"), "{v}");
+}
+
+async fn drafting_waits_for_the_model(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let (t, _) = app.sms("+15125550100", "hi").await;
+    let r = app
+        .client
+        .post(app.url(&format!("/v1/threads/{t}/drafts")))
+        .bearer_auth(&app.key)
+        .json(&json!({"goal": "say hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().get("retry-after").is_some());
+    let (s, v) = app
+        .post(&format!("/v1/threads/{t}/drafts"), json!({"goal": ""}))
+        .await;
+    assert!(s == 422 || s == 503, "{v}");
+    let (s, _) = app
+        .post("/v1/threads/nope/drafts", json!({"goal": "say hi"}))
+        .await;
+    assert_eq!(s, 404);
+}
+
+async fn job_is_prefilled_from_the_thread(engine: Engine) {
+    let app = spawn_app(engine).await;
+    use_model(
+        &app,
+        Scripted::new(&[
+            "{\"title\": \"AC stopped overnight, 2 kids at home\", \"scope\": \"No cooling since last night; two young children at home.\"}",
+        ]),
+    );
+    let (t, m) = app
+        .sms(
+            "+15125550100",
+            "AC stopped overnight, two kids at home. 2207 Pecan Drive, Austin",
+        )
+        .await;
+    let (s, job) = app.post(&format!("/v1/threads/{t}/job"), json!({})).await;
+    assert_eq!(s, 200, "{job}");
+    assert_eq!(job["address"], "2207 Pecan Drive");
+    assert_eq!(job["sources"], json!([m]));
+    assert_eq!(job["customer"]["phone"], "+15125550100");
+    assert!(job["title"]
+        .as_str()
+        .unwrap()
+        .contains("AC stopped overnight"));
+    assert!(["emergency", "high", "normal", "low"].contains(&job["urgency"].as_str().unwrap()));
+}

@@ -25,16 +25,25 @@ case "$engine" in
   *) echo "usage: $0 sqlite|postgres [THREADS MESSAGES]" >&2; exit 2 ;;
 esac
 
-cargo build --release --quiet --bin parley --example seed
+# PROFILE=dev uses the dev profile (dependencies at opt-level 3, this crate at 2) when a release
+# build is not at hand; the figures in BENCHMARKS.md say which was used.
+profile=${PROFILE:-release}
+if [ "$profile" = release ]; then
+  cargo build --release --quiet --bin parley --example seed
+  bin=target/release
+else
+  cargo build --quiet --bin parley --example seed
+  bin=target/debug
+fi
 keyfile="$work/$engine-$threads-$messages.key"
 if [ ! -s "$keyfile" ]; then
   echo "seeding $threads threads / $messages messages on $engine ..."
-  target/release/examples/seed --database-url "$url" --threads "$threads" --messages "$messages" > "$keyfile"
+  "$bin"/examples/seed --database-url "$url" --threads "$threads" --messages "$messages" > "$keyfile"
 fi
 export PARLEY_KEY=$(tail -n1 "$keyfile")
 
 port=18080
-DATABASE_URL="$url" PARLEY_BIND="127.0.0.1:$port" RUST_LOG=warn target/release/parley serve &
+DATABASE_URL="$url" PARLEY_BIND="127.0.0.1:$port" PARLEY_MODEL=none RUST_LOG=warn "$bin"/parley serve &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done

@@ -3,10 +3,14 @@
 
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
 use futures::StreamExt;
+use parley::llm::fallback::FallbackBackend;
 use parley::llm::fetch;
 use parley::llm::local::model::{LoadOptions, Model};
 use parley::llm::local::{LocalBackend, LocalConfig};
+use parley::llm::openai::{OpenAiBackend, OpenAiConfig};
 use parley::llm::{
     manifest, ChatMessage, FinishReason, GenerateEvent, GenerateRequest, LlmBackend, LlmError,
 };
@@ -231,4 +235,17 @@ async fn smollm_streams_cancels_and_refuses_when_full() {
     let done = b.complete(req).await.unwrap();
     assert!(!done.text.contains('5'), "{:?}", done.text);
     assert_eq!(done.finish_reason, FinishReason::Stop);
+
+    // remote → local: a dead remote falls through to this model
+    let mut dead = OpenAiConfig::new("http://127.0.0.1:9/v1", "none");
+    dead.max_retries = 0;
+    let chain = FallbackBackend::new(vec![
+        Arc::new(OpenAiBackend::new(dead).unwrap()),
+        Arc::new(b),
+    ])
+    .unwrap();
+    let mut short = GenerateRequest::chat(vec![ChatMessage::user("Say hi.")], 4);
+    short.stop.clear();
+    let done = chain.complete(short).await.unwrap();
+    assert!(done.usage.completion_tokens >= 1);
 }

@@ -3,6 +3,9 @@
 //!
 //! `PARLEY_BENCH_MODELS=id,id` picks models (default: every GGUF model in the cache);
 //! `CANDLE_NUM_THREADS` sets the thread count (default: all cores). Prints a Markdown table.
+//! Memory is the process's resident set, so run one model per process for a clean number:
+//! `for m in smollm2-135m-instruct qwen2.5-coder-0.5b-instruct qwen2.5-coder-1.5b-instruct; do
+//! PARLEY_BENCH_MODELS=$m cargo bench --bench llm; done`.
 
 use std::time::Instant;
 
@@ -14,11 +17,12 @@ const PROMPT_TOKENS: usize = 128;
 const GEN_TOKENS: usize = 64;
 const RUNS: usize = 2;
 
-fn rss_mb() -> f64 {
+/// `VmRSS` (current) or `VmHWM` (peak) of this process, in MB.
+fn mem_mb(key: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))
+        .find(|l| l.starts_with(key))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|kb| kb.parse::<f64>().ok())
         .map(|kb| kb / 1024.0)
@@ -62,6 +66,7 @@ struct Row {
     id: String,
     load_s: f64,
     rss_mb: f64,
+    peak_mb: f64,
     prefill: f64,
     decode: f64,
     prompt_tokens: usize,
@@ -71,11 +76,10 @@ struct Row {
 }
 
 fn bench_engine(path: &std::path::Path) -> (f64, f64, f64, f64) {
-    let before = rss_mb();
     let t = Instant::now();
     let (model, _) = Model::load(path, LoadOptions::default()).expect("load");
     let load_s = t.elapsed().as_secs_f64();
-    let rss = rss_mb() - before;
+    let rss = mem_mb("VmRSS:");
     let prompt: Vec<u32> = (0..PROMPT_TOKENS as u32)
         .map(|i| 1000 + (i * 7919) % 20000)
         .collect();
@@ -152,6 +156,7 @@ fn main() {
             id: m.id.clone(),
             load_s,
             rss_mb: rss,
+            peak_mb: mem_mb("VmHWM:"),
             prefill,
             decode,
             prompt_tokens,
@@ -170,15 +175,16 @@ fn main() {
             ))
     );
     println!(
-        "| model | load s | RSS after load MB | prefill tok/s ({PROMPT_TOKENS}) | decode tok/s ({GEN_TOKENS}) | draft prompt tokens | TTFT cold ms | TTFT with prefix reuse ms (cached tokens) |"
+        "| model | load s | RSS after load MB | peak RSS MB | prefill tok/s ({PROMPT_TOKENS}) | decode tok/s ({GEN_TOKENS}) | draft prompt tokens | TTFT cold ms | TTFT with prefix reuse ms (cached tokens) |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for r in rows {
         println!(
-            "| {} | {:.1} | {:.0} | {:.1} | {:.1} | {} | {:.0} | {:.0} ({}) |",
+            "| {} | {:.1} | {:.0} | {:.0} | {:.1} | {:.1} | {} | {:.0} | {:.0} ({}) |",
             r.id,
             r.load_s,
             r.rss_mb,
+            r.peak_mb,
             r.prefill,
             r.decode,
             r.prompt_tokens,

@@ -13,6 +13,7 @@ use parley::llm::local::{LocalBackend, LocalConfig};
 use parley::llm::openai::{OpenAiBackend, OpenAiConfig};
 use parley::llm::{
     manifest, ChatMessage, FinishReason, GenerateEvent, GenerateRequest, LlmBackend, LlmError,
+    Prompt,
 };
 
 /// The cached, verified model file, or `None` (skip) when absent and not required.
@@ -235,6 +236,28 @@ async fn smollm_streams_cancels_and_refuses_when_full() {
     let done = b.complete(req).await.unwrap();
     assert!(!done.text.contains('5'), "{:?}", done.text);
     assert_eq!(done.finish_reason, FinishReason::Stop);
+
+    // a prompt warmed ahead of time is not prefilled again
+    let thread = vec![
+        ChatMessage::system("You are the office assistant of a plumbing company."),
+        ChatMessage::user("My water heater makes a popping noise and the water is lukewarm."),
+    ];
+    b.prefill(Prompt::Chat(thread.clone())).await.unwrap();
+    let mut with_goal = thread;
+    with_goal.push(ChatMessage::user("Offer a visit on Saturday at 9am."));
+    let warm = b
+        .complete(GenerateRequest::chat(with_goal.clone(), 3))
+        .await
+        .unwrap();
+    let thread_tokens = b
+        .tokenize(&Prompt::Chat(with_goal[..2].to_vec()))
+        .unwrap()
+        .len();
+    assert!(
+        warm.usage.cached_prompt_tokens as usize + 4 >= thread_tokens,
+        "{:?} vs {thread_tokens}",
+        warm.usage
+    );
 
     // remote → local: a dead remote falls through to this model
     let mut dead = OpenAiConfig::new("http://127.0.0.1:9/v1", "none");

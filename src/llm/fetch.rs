@@ -5,6 +5,7 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
 use futures::StreamExt;
@@ -37,6 +38,10 @@ pub enum FetchError {
     #[error("{0}")]
     Source(String),
 }
+
+/// Set after the hub could not be reached, so the remaining files go straight to the next source
+/// instead of each waiting for a connect timeout.
+static HUB_UNREACHABLE: AtomicBool = AtomicBool::new(false);
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> FetchError {
     let context = context.into();
@@ -236,6 +241,9 @@ async fn ensure_file(
                 revision,
             } => match &opts.hub_endpoint {
                 None => Err(FetchError::Source("hub disabled".into())),
+                Some(_) if HUB_UNREACHABLE.load(Ordering::Relaxed) => {
+                    Err(FetchError::Source("hub unreachable".into()))
+                }
                 Some(endpoint) => {
                     let url = format!("{endpoint}/{repo}/resolve/{revision}/{name}");
                     download_http(&url, &tmp, &bar, opts.hub_connect_timeout).await
@@ -330,6 +338,11 @@ async fn download_http(
     let resp = req
         .send()
         .await
+        .inspect_err(|e| {
+            if e.is_connect() || e.is_timeout() {
+                HUB_UNREACHABLE.store(true, Ordering::Relaxed);
+            }
+        })
         .and_then(|r| r.error_for_status())
         .map_err(|e| FetchError::Source(e.to_string()))?;
     let mut out = BufWriter::new(File::create(tmp).map_err(io("create temp file"))?);

@@ -67,10 +67,14 @@ impl Engine {
         match cmd {
             Command::Generate(job) => {
                 let events = job.events.clone();
-                if let Err(e) = self.generate(job) {
-                    // a failed step may have left `kv` half-written
-                    self.reset();
-                    let _ = events.blocking_send(Err(e));
+                match self.generate(job) {
+                    Ok(()) | Err(LlmError::Cancelled) => {}
+                    Err(e) => {
+                        // `live` only grows after a successful step, but be safe after a
+                        // failure inside candle
+                        self.reset();
+                        let _ = events.blocking_send(Err(e));
+                    }
                 }
             }
             Command::Prefill { ids, reply } => {

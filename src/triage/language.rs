@@ -184,12 +184,74 @@ impl LanguageDetector {
                     .map(|c| guess(c, 0.5));
             }
         };
+        // Vietnamese letters (ơ, ư, đ, ạ, ế…) appear in no other configured language.
+        let vi_letters = p
+            .body
+            .chars()
+            .filter(|c| {
+                matches!(
+                    c,
+                    'ă' | 'Ă' | 'đ' | 'Đ' | 'ơ' | 'Ơ' | 'ư' | 'Ư' | '\u{1ea0}'..='\u{1ef9}'
+                )
+            })
+            .count();
+        if vi_letters >= 2 && self.configured("vi") {
+            return Some(guess("vi", 0.95));
+        }
+        // Unaccented Vietnamese and Taglish fool n-gram models; their function words do not.
+        if let Some(code) = function_word_vote(p) {
+            if self.configured(code) {
+                return Some(guess(code, 0.9));
+            }
+        }
         let values = det.compute_language_confidence_values(latin_text);
         let (lang, conf) = values.first().copied()?;
         if conf < MIN_CONFIDENCE {
             return None;
         }
         Some(guess(&code_of(lang), conf as f32))
+    }
+}
+
+/// Function words nearly unique to one language among the configured Latin-script ones.
+const VI_WORDS: &[&str] = &[
+    "khong", "duoc", "dc", "roi", "nha", "giup", "voi", "nhe", "oi", "vay", "nhieu", "nguoi",
+    "chua", "muon", "biet", "dum", "cua", "mot", "cai", "hom", "nay", "toi", "anh", "chi", "em",
+    "bi", "hu", "nuoc", "ngay", "sua", "lanh", "xin", "cam", "dang", "het", "lam", "thi", "nhung",
+    "neu", "khi", "nao", "gio", "hen", "lich", "tho", "xem", "goi", "lai", "qua", "cho", "ko",
+    "minh", "duoi", "trong", "ngoai", "bao", "tien", "may", "nha", "ben", "tu", "ca",
+];
+const TL_WORDS: &[&str] = &[
+    "po", "ang", "ng", "mga", "yung", "namin", "natin", "kami", "kayo", "lang", "naman", "niyo",
+    "nyo", "ako", "hindi", "wala", "walang", "pwede", "puwede", "salamat", "nang", "kasi", "tapos",
+    "talaga", "sana", "bukas", "ngayon", "kanina", "yun", "dito", "opo", "magkano", "sige", "ayaw",
+    "sira", "nung", "ninyo", "paki", "pa", "ba", "sa", "na", "ko", "mo", "siya", "kayong", "ito",
+    "din", "rin", "ulit", "po.", "lagi", "kahapon",
+];
+
+/// Votes for `vi` or `tl` when their function words make up a good share of the words.
+fn function_word_vote(p: &Prepared) -> Option<&'static str> {
+    let words: Vec<&str> = p
+        .tokens
+        .iter()
+        .filter(|t| !t.cjk && t.text.chars().any(char::is_alphabetic))
+        .map(|t| t.text.as_str())
+        .collect();
+    if words.len() < 3 {
+        return None;
+    }
+    let share = |list: &[&str]| {
+        let hits = words.iter().filter(|w| list.contains(w)).count();
+        (hits, hits as f32 / words.len() as f32)
+    };
+    let (vi, vi_share) = share(VI_WORDS);
+    let (tl, tl_share) = share(TL_WORDS);
+    if vi >= 3 && vi_share >= 0.4 && vi_share > tl_share {
+        Some("vi")
+    } else if tl >= 2 && tl_share >= 0.25 && tl_share > vi_share {
+        Some("tl")
+    } else {
+        None
     }
 }
 

@@ -238,17 +238,7 @@ const NEGATORS: &[&str] = &[
     "nothing",
 ];
 /// Negation that follows the words it negates (Korean, Russian, Arabic dialect).
-const POST_NEGATORS: &[&str] = &[
-    "안",
-    "않*",
-    "없*",
-    "아니*",
-    "нет",
-    "не",
-    "никак*",
-    "ما",
-    "مش",
-];
+const POST_NEGATORS: &[&str] = &["안", "않*", "없*", "아니*", "нет", "никак*", "ما", "مش"];
 /// Clause boundaries a negation does not reach across: "no smell, but now sparks".
 const BARRIERS: &[&str] = &[
     "but", "however", "although", "pero", "sino", "mais", "nhung", "ma", "kaso", "но", "а", "لكن",

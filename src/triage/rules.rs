@@ -168,6 +168,10 @@ const BATTERY: &[&str] = &[
     "батарейк*",
     "بطاريه",
     "chirp*",
+    "pile",
+    "没电",
+    "bateria",
+    "het pin",
 ];
 const FIRE: &[&str] = &[
     "spark",
@@ -208,6 +212,8 @@ const FIRE: &[&str] = &[
     "chisporrote*",
     "olor a quemado",
     "huele a quemado",
+    "huelen a quemado",
+    "a quemado",
     "olor a humo",
     "humo",
     "prendio fuego",
@@ -298,6 +304,8 @@ const SHOCK: &[&str] = &[
     "감전",
     "찌릿",
     "choc electrique",
+    "decharge*",
+    "picotement*",
     "dando choque",
     "levei choque",
     "бьет током",
@@ -326,7 +334,6 @@ const FLOOD: &[&str] = &[
     "spraying water",
     "water spraying",
     "water is spraying",
-    "standing water",
     "inches of water",
     "water is rising",
     "water rising",
@@ -442,8 +449,8 @@ const SEWAGE_STRONG: &[&str] = &[
 const DRAIN: &[&str] = &[
     "sewer*",
     "drenaje",
-    "drain*",
     "floor drain",
+    "basement drain",
     "coladera",
     "cong",
     "lo thoat",
@@ -454,7 +461,6 @@ const DRAIN: &[&str] = &[
     "하수구",
     "egout*",
     "канализац*",
-    "drainage",
     "floor drain",
     "ralo",
     "صرف",
@@ -1421,5 +1427,18 @@ mod tests {
                 },
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod regressions {
+    use super::super::text::prepare;
+    use super::*;
+
+    #[test]
+    fn spanish_burnt_smell_after_lightning() {
+        let p = prepare("Cayo un rayo cerca de la casa y ahora los enchufes huelen a quemado, uno se puso negro");
+        let hits = EmergencyRules::new().check(&p);
+        assert!(!hits.is_empty(), "{:?}", p.tokens);
     }
 }

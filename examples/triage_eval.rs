@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use parley::domain::Channel;
+use parley::domain::{Channel, Urgency};
 use parley::triage::data::load_dir;
 use parley::triage::metrics::{cross_validate, evaluate, percentile, Report};
 use parley::triage::{Triage, TriageConfig};
@@ -37,6 +37,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(l) = flag("--lr") {
         config.params.learning_rate = l as f32;
+    }
+    if let Some(w) = flag("--knn-weight") {
+        config.knn_weight = w as f32;
+    }
+    if let Some(k) = flag("--knn") {
+        config.knn = k as usize;
     }
     let failures = flag("--failures").unwrap_or(0.0) as usize;
 
@@ -113,14 +119,31 @@ fn print_report(r: &Report, failures: usize) {
     for row in &r.all.urgency_confusion {
         println!("  {row:?}");
     }
-    for f in r.failures.iter().take(failures) {
+    let only = std::env::var("TRIAGE_EVAL_ONLY").unwrap_or_default();
+    for f in r
+        .failures
+        .iter()
+        .filter(|f| match only.as_str() {
+            "emergency" => {
+                (f.gold_urgency == Some(Urgency::Emergency))
+                    != (f.pred_urgency == Urgency::Emergency)
+            }
+            "language" => f.gold_language != f.pred_language,
+            "tags" => f.gold_tags != f.pred_tags,
+            _ => true,
+        })
+        .take(failures)
+    {
         println!(
-            "MISS {} gold {:?}/{:?} pred {:?}/{:?}: {}",
+            "MISS {} gold {:?}/{:?}/{:?} pred {:?}/{:?}/{:?} {:?}: {}",
             f.id,
             f.gold_tags,
             f.gold_urgency.map(|u| u.as_str()),
+            f.gold_language,
             f.pred_tags,
             f.pred_urgency.as_str(),
+            f.pred_language,
+            f.rules,
             f.text.replace('\n', " ")
         );
     }

@@ -318,6 +318,18 @@ ROWS = [
 ("s","B","h","sewer smell in the basement bathroom, not backing up but smells bad. can you come today"),
 ("s","B","n","no gas smell or anything, the stove just won't light on one burner. whenever you have time"),
 ("s","B","n","not an emergency - slow leak at the washing machine hose. next week ok"),
+("s","B","n","Hi, my landlord said to text you, the bathroom fan doesn't turn on. Unit 4C. Any day is ok"),
+("s","OK","l","Thank you! The tech was very professional."),
+("s","?","n","what's the best time to service a heat pump, spring or fall?"),
+("s","C","n","I appreciate you squeezing us in, but the tech didn't seem to know what he was doing and left without fixing it."),
+("e","S","n","Hi,\n\nPlease note that we will need to cancel next Tuesday's cleaning, we'll be traveling. We'd like to resume the following week.\n\nThanks,\nRuth\n\n-----Original Message-----\nFrom: office@brightclean.com\nSent: Monday\nSubject: Reminder"),
+("s","X","l","This is Sarah from the county utility program, you qualify for a free smart thermostat! Click the link to enroll"),
+("v","B","h","Hi this is Ray, um, our kitchen sink and dishwasher both backed up, uh, there's standing water in the sink, not in the house or anything, just need somebody today if possible."),
+("s","B","e","kitchen outlet popped with a flash and now it smells like melted plastic, kids are in the other room"),
+("s","$","n","pls text me the total so i can zelle it"),
+("s","Q","n","hey whats a new furnace run these days, ballpark"),
+("s","B","n","our tenant reports the water heater is making noise, can you check it this week? we're the owners"),
+("s","S","n","Running late from work, can the tech come at 5:30 instead of 4?"),
 ]
 
 if __name__ == "__main__":

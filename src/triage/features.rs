@@ -5,7 +5,7 @@
 //! a length bucket, and cross-lingual concept features ("asks a price" in any language), which
 //! let what the model learns from one language carry to the others.
 
-use super::lexicon::TermSet;
+use super::lexicon::{Negation, TermSet};
 use super::text::Prepared;
 use crate::domain::Channel;
 
@@ -921,6 +921,7 @@ impl Fnv {
 /// The feature extractor; build once.
 pub struct Featurizer {
     concepts: Vec<(&'static str, TermSet)>,
+    negation: Negation,
 }
 
 impl Default for Featurizer {
@@ -936,6 +937,7 @@ impl Featurizer {
                 .iter()
                 .map(|(name, terms)| (*name, TermSet::new(terms, false)))
                 .collect(),
+            negation: Negation::new(),
         }
     }
 
@@ -1040,11 +1042,26 @@ impl Featurizer {
         group(&raw, 0.4);
 
         let compact = p.compact();
+        let marks = self.negation.marks(p, &compact);
         for (name, set) in &self.concepts {
-            let n = set.find(p, &compact).len();
+            let hits = set.find(p, &compact);
+            // "no smoke or smell" must not look like danger: negated danger is its own feature.
+            let (n, negated) = if *name == "danger" {
+                let neg = hits
+                    .iter()
+                    .filter(|h| self.negation.negated(&marks, p, h))
+                    .count();
+                (hits.len() - neg, neg)
+            } else {
+                (hits.len(), 0)
+            };
             if n > 0 {
                 let slot = Fnv::new(b'K').bytes(name.as_bytes()).slot();
                 pairs.push((slot, 0.5 + 0.15 * (n.min(3) as f32)));
+            }
+            if negated > 0 {
+                let slot = Fnv::new(b'K').bytes(b"danger_negated").slot();
+                pairs.push((slot, 0.8));
             }
         }
         let ch = channel.map_or("none", |c| c.as_str());

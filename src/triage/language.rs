@@ -184,12 +184,116 @@ impl LanguageDetector {
                     .map(|c| guess(c, 0.5));
             }
         };
+        // Vietnamese letters (ơ, ư, đ, ạ, ế…) appear in no other configured language.
+        let vi_letters = p
+            .body
+            .chars()
+            .filter(|c| {
+                matches!(
+                    c,
+                    'ă' | 'Ă' | 'đ' | 'Đ' | 'ơ' | 'Ơ' | 'ư' | 'Ư' | '\u{1ea0}'..='\u{1ef9}'
+                )
+            })
+            .count();
+        if vi_letters >= 2 && self.configured("vi") {
+            return Some(guess("vi", 0.95));
+        }
+        // Unaccented Vietnamese and Taglish fool n-gram models; their function words do not.
+        if let Some(code) = function_word_vote(p) {
+            if self.configured(code) {
+                return Some(guess(code, 0.9));
+            }
+        }
         let values = det.compute_language_confidence_values(latin_text);
         let (lang, conf) = values.first().copied()?;
         if conf < MIN_CONFIDENCE {
             return None;
         }
-        Some(guess(&code_of(lang), conf as f32))
+        let code = code_of(lang);
+        if let Some(other) = iberian_vote(p, &code) {
+            if self.configured(other) {
+                return Some(guess(other, conf as f32));
+            }
+        }
+        Some(guess(&code, conf as f32))
+    }
+}
+
+/// Function words nearly unique to Vietnamese among the configured Latin-script languages
+/// (written without accents, as customers often do).
+const VI_STRONG: &[&str] = &[
+    "khong", "duoc", "dc", "roi", "nha", "giup", "voi", "nhe", "oi", "vay", "nhieu", "nguoi",
+    "chua", "muon", "biet", "dum", "cua", "mot", "cai", "hom", "nay", "anh", "em", "bi", "hu",
+    "nuoc", "ngay", "sua", "lanh", "dang", "het", "nhung", "khi", "nao", "gio", "hen", "lich",
+    "tho", "xem", "goi", "lai", "cho", "ko", "minh", "duoi", "trong", "ngoai", "bao", "tien", "co",
+    "mui", "dien", "nghe", "tieng", "phong", "bep", "dao", "don", "dep", "hoac", "rat", "yeu",
+    "keu", "nong", "ket", "tuan", "lan", "dau", "hien", "trung", "nhan", "xin", "loi", "nham",
+    "tinh", "nua", "thiet", "huy", "viec", "dot", "xuat", "khac", "phi", "kiem", "gom", "luon",
+    "khoan", "ngan", "khoa", "xac", "sac", "giao", "cap", "nhat", "dia", "hop", "thi", "neu",
+    "lam", "ben", "ca", "cam",
+];
+/// Short words Vietnamese shares with other languages: they add to a vote, never start one.
+const VI_WEAK: &[&str] = &[
+    "la", "de", "o", "se", "so", "tu", "ha", "ban", "chi", "hay", "va", "ra", "tai", "xe", "bat",
+    "hang", "sang", "gan", "qua", "tang", "sao", "thu", "hai", "tre", "tam", "ngu", "cau", "cuc",
+    "may", "toi", "sau", "truoc", "den",
+];
+const TL_WORDS: &[&str] = &[
+    "po", "ang", "ng", "mga", "yung", "namin", "natin", "kami", "kayo", "lang", "naman", "niyo",
+    "nyo", "ako", "hindi", "wala", "walang", "pwede", "puwede", "salamat", "nang", "kasi", "tapos",
+    "talaga", "sana", "bukas", "ngayon", "kanina", "yun", "dito", "opo", "magkano", "sige", "ayaw",
+    "sira", "nung", "ninyo", "paki", "pa", "ba", "sa", "na", "ko", "mo", "siya", "kayong", "ito",
+    "din", "rin", "ulit", "lagi", "kahapon",
+];
+const PT_WORDS: &[&str] = &[
+    "pra", "um", "uma", "voce", "voces", "vc", "vcs", "nao", "tem", "ta", "meu", "minha",
+    "obrigado", "obrigada", "podem", "com", "do", "da", "na", "nos", "ate", "tambem", "muito",
+    "ja", "ontem", "hoje", "amanha", "isso", "esse", "essa", "quanto", "e", "os", "desculpa",
+    "errado", "mandar", "seguro", "mostra", "voces", "gente",
+];
+const ES_WORDS: &[&str] = &[
+    "el", "los", "las", "un", "una", "por", "pero", "con", "mi", "tiene", "hay", "puede", "pueden",
+    "gracias", "cuanto", "ya", "esta", "muy", "ayer", "hoy", "manana", "eso", "ese", "esa", "del",
+    "al", "y", "usted", "ustedes", "porfa", "favor", "tengo", "quiero",
+];
+
+/// Votes for `vi` or `tl` when their function words make up a good share of the words.
+fn function_word_vote(p: &Prepared) -> Option<&'static str> {
+    let words = latin_words(p);
+    if words.len() < 3 {
+        return None;
+    }
+    let count = |list: &[&str]| words.iter().filter(|w| list.contains(w)).count();
+    let (strong, weak, tl) = (count(VI_STRONG), count(VI_WEAK), count(TL_WORDS));
+    let vi_share = (strong + weak) as f32 / words.len() as f32;
+    let tl_share = tl as f32 / words.len() as f32;
+    if strong >= 2 && vi_share >= 0.45 && vi_share > tl_share {
+        Some("vi")
+    } else if tl >= 2 && tl_share >= 0.25 && tl_share > vi_share {
+        Some("tl")
+    } else {
+        None
+    }
+}
+
+fn latin_words(p: &Prepared) -> Vec<&str> {
+    p.tokens
+        .iter()
+        .filter(|t| !t.cjk && t.text.chars().any(char::is_alphabetic))
+        .map(|t| t.text.as_str())
+        .collect()
+}
+
+/// Spanish and Portuguese look alike to n-grams in short unaccented text; their function
+/// words differ ("pra", "com", "não" against "para", "con", "no").
+fn iberian_vote(p: &Prepared, lingua_says: &str) -> Option<&'static str> {
+    let words = latin_words(p);
+    let count = |list: &[&str]| words.iter().filter(|w| list.contains(w)).count();
+    let (pt, es) = (count(PT_WORDS), count(ES_WORDS));
+    match lingua_says {
+        "es" if pt >= es + 2 => Some("pt"),
+        "pt" if es >= pt + 2 => Some("es"),
+        _ => None,
     }
 }
 

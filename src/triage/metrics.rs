@@ -149,6 +149,10 @@ pub struct Failure {
     pub pred_tags: Vec<String>,
     pub gold_urgency: Option<Urgency>,
     pub pred_urgency: Urgency,
+    /// Emergency rules that fired, if any.
+    pub rules: Vec<String>,
+    pub gold_language: Option<String>,
+    pub pred_language: Option<String>,
 }
 
 impl Report {
@@ -161,7 +165,10 @@ impl Report {
         let mut p: Vec<String> = pred.tags.iter().map(|t| t.id.clone()).collect();
         g.sort();
         p.sort();
-        if g != p || gold.urgency.is_some_and(|u| u != pred.urgency.level) {
+        let lang_miss = words >= 3
+            && gold.language.is_some()
+            && gold.language.as_deref() != pred.language.as_ref().map(|l| l.code.as_str());
+        if g != p || gold.urgency.is_some_and(|u| u != pred.urgency.level) || lang_miss {
             self.failures.push(Failure {
                 id: gold.id.clone(),
                 text: gold.text.chars().take(200).collect(),
@@ -169,6 +176,18 @@ impl Report {
                 pred_tags: p,
                 gold_urgency: gold.urgency,
                 pred_urgency: pred.urgency.level,
+                rules: pred
+                    .reasons
+                    .iter()
+                    .filter_map(|r| match r {
+                        super::Reason::Rule { rule, matched } => {
+                            Some(format!("{rule}: {}", matched.join(", ")))
+                        }
+                        _ => None,
+                    })
+                    .collect(),
+                gold_language: gold.language.clone(),
+                pred_language: pred.language.as_ref().map(|l| l.code.clone()),
             });
         }
     }

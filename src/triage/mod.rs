@@ -71,6 +71,10 @@ pub struct TriageConfig {
     pub emergency_threshold: f32,
     /// Nearest labelled examples reported as reasons.
     pub neighbours: usize,
+    /// Share of the final tag and urgency scores taken from the `knn` nearest examples'
+    /// labels (similarity-weighted) instead of the linear model; 0 turns it off.
+    pub knn_weight: f32,
+    pub knn: usize,
 }
 
 impl Default for TriageConfig {
@@ -87,8 +91,10 @@ impl Default for TriageConfig {
             params: TrainParams::default(),
             tag_threshold: 0.4,
             max_tags: 3,
-            emergency_threshold: 0.3,
+            emergency_threshold: 0.4,
             neighbours: 3,
+            knn_weight: 0.0,
+            knn: 7,
         }
     }
 }
@@ -124,7 +130,9 @@ pub struct Classification {
 struct ExampleMeta {
     id: String,
     tags: Vec<String>,
+    tag_idx: Vec<usize>,
     urgency: Option<Urgency>,
+    has_tags: bool,
 }
 
 /// Shared, immutable pieces that do not depend on the training data.
@@ -334,16 +342,18 @@ impl Triage {
                 .flatten()
                 .filter_map(|t| tax.index_of(t))
                 .collect();
-            labels.push((tags, m.urgency.map(urgency_index), weight, m.tags.is_some()));
+            labels.push((
+                tags.clone(),
+                m.urgency.map(urgency_index),
+                weight,
+                m.tags.is_some(),
+            ));
             examples.push(ExampleMeta {
                 id: m.id.clone(),
-                tags: m
-                    .tags
-                    .iter()
-                    .flatten()
-                    .filter_map(|t| tax.index_of(t).map(|i| tax.tags[i].id.clone()))
-                    .collect(),
+                tag_idx: tags.clone(),
+                tags: tags.iter().map(|i| tax.tags[*i].id.clone()).collect(),
                 urgency: m.urgency,
+                has_tags: m.tags.is_some(),
             });
         }
         // A business's own tag examples teach its tags, including ones no fixture has.
@@ -355,7 +365,9 @@ impl Triage {
                 examples.push(ExampleMeta {
                     id: format!("taxonomy:{}:{n}", t.id),
                     tags: vec![t.id.clone()],
+                    tag_idx: vec![i],
                     urgency: None,
+                    has_tags: true,
                 });
             }
         }
@@ -395,10 +407,18 @@ impl Triage {
         let x = self.engine.featurizer.featurize(&p, channel);
         let cfg = &self.config;
 
+        let neighbours = self.similar(&x);
+        let (knn_tags, knn_urgency) = self.knn_votes(&neighbours);
+        let w = cfg.knn_weight.clamp(0.0, 1.0);
         let tag_logits = self.model.tags.logits(&x);
         let mut scored: Vec<(usize, f32)> = tag_logits
             .iter()
             .map(|z| model::sigmoid(*z))
+            .zip(&knn_tags)
+            .map(|(s, k)| match k {
+                Some(k) => (1.0 - w) * s + w * k,
+                None => s,
+            })
             .enumerate()
             .collect();
         scored.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -413,7 +433,12 @@ impl Triage {
             })
             .collect();
 
-        let probs = model::softmax(&self.model.urgency.logits(&x));
+        let mut probs = model::softmax(&self.model.urgency.logits(&x));
+        if let Some(k) = knn_urgency {
+            for (p, q) in probs.iter_mut().zip(k) {
+                *p = (1.0 - w) * *p + w * q;
+            }
+        }
         let mut level = if probs[3] >= cfg.emergency_threshold {
             3
         } else {
@@ -437,7 +462,21 @@ impl Triage {
         if let Some(text) = injection {
             reasons.push(Reason::InjectionIgnored { text });
         }
-        reasons.extend(self.nearest(&x));
+        reasons.extend(
+            neighbours
+                .iter()
+                .take(cfg.neighbours)
+                .filter(|(_, s)| *s >= 0.2)
+                .map(|(e, s)| {
+                    let m = &self.examples[*e];
+                    Reason::NearestExample {
+                        id: m.id.clone(),
+                        similarity: round3(*s),
+                        tags: m.tags.clone(),
+                        urgency: m.urgency,
+                    }
+                }),
+        );
 
         Classification {
             tags,
@@ -492,8 +531,10 @@ impl Triage {
         text::prepare(text).word_count()
     }
 
-    fn nearest(&self, x: &SparseVec) -> Vec<Reason> {
-        if self.config.neighbours == 0 {
+    /// The most similar training examples (cosine), best first.
+    fn similar(&self, x: &SparseVec) -> Vec<(usize, f32)> {
+        let want = self.config.neighbours.max(self.config.knn);
+        if want == 0 {
             return Vec::new();
         }
         let mut sims = vec![0.0f32; self.examples.len()];
@@ -507,21 +548,48 @@ impl Triage {
         let mut best: Vec<(usize, f32)> = sims
             .into_iter()
             .enumerate()
-            .filter(|(_, s)| *s >= 0.2)
+            .filter(|(_, s)| *s > 0.0)
             .collect();
+        let k = want.min(best.len());
+        if k == 0 {
+            return Vec::new();
+        }
+        best.select_nth_unstable_by(k - 1, |a, b| b.1.total_cmp(&a.1));
+        best.truncate(k);
         best.sort_by(|a, b| b.1.total_cmp(&a.1));
-        best.into_iter()
-            .take(self.config.neighbours)
-            .map(|(e, s)| {
-                let m = &self.examples[e];
-                Reason::NearestExample {
-                    id: m.id.clone(),
-                    similarity: round3(s),
-                    tags: m.tags.clone(),
-                    urgency: m.urgency,
+        best
+    }
+
+    /// Similarity-weighted label shares among the `knn` nearest examples.
+    fn knn_votes(&self, near: &[(usize, f32)]) -> (Vec<Option<f32>>, Option<[f32; 4]>) {
+        let n_tags = self.config.taxonomy.tags.len();
+        if self.config.knn_weight <= 0.0 || self.config.knn == 0 {
+            return (vec![None; n_tags], None);
+        }
+        let mut tags = vec![0.0f32; n_tags];
+        let (mut tag_mass, mut urg_mass) = (0.0f32, 0.0f32);
+        let mut urg = [0.0f32; 4];
+        for (e, s) in near.iter().take(self.config.knn) {
+            let m = &self.examples[*e];
+            if m.has_tags {
+                tag_mass += s;
+                for t in &m.tag_idx {
+                    if let Some(v) = tags.get_mut(*t) {
+                        *v += s;
+                    }
                 }
-            })
-            .collect()
+            }
+            if let Some(u) = m.urgency {
+                urg_mass += s;
+                urg[urgency_index(u)] += s;
+            }
+        }
+        let tags = tags
+            .into_iter()
+            .map(|v| (tag_mass > 0.0).then(|| v / tag_mass))
+            .collect();
+        let urg = (urg_mass > 0.0).then(|| urg.map(|v| v / urg_mass));
+        (tags, urg)
     }
 }
 

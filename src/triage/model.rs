@@ -25,7 +25,7 @@ impl Default for TrainParams {
         TrainParams {
             epochs: 20,
             learning_rate: 0.4,
-            l2: 1e-5,
+            l2: 1e-4,
             max_positive_weight: 3.0,
             seed: 0x5eed,
         }

@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use super::lexicon::{Hit, TermSet};
+use super::lexicon::{Hit, Negation, NegationMarks, TermSet};
 use super::text::Prepared;
 
 /// A rule that fired, for the "why" of a classification.
@@ -168,6 +168,10 @@ const BATTERY: &[&str] = &[
     "батарейк*",
     "بطاريه",
     "chirp*",
+    "pile",
+    "没电",
+    "bateria",
+    "het pin",
 ];
 const FIRE: &[&str] = &[
     "spark",
@@ -208,6 +212,8 @@ const FIRE: &[&str] = &[
     "chisporrote*",
     "olor a quemado",
     "huele a quemado",
+    "huelen a quemado",
+    "a quemado",
     "olor a humo",
     "humo",
     "prendio fuego",
@@ -298,6 +304,8 @@ const SHOCK: &[&str] = &[
     "감전",
     "찌릿",
     "choc electrique",
+    "decharge*",
+    "picotement*",
     "dando choque",
     "levei choque",
     "бьет током",
@@ -326,7 +334,6 @@ const FLOOD: &[&str] = &[
     "spraying water",
     "water spraying",
     "water is spraying",
-    "standing water",
     "inches of water",
     "water is rising",
     "water rising",
@@ -442,8 +449,8 @@ const SEWAGE_STRONG: &[&str] = &[
 const DRAIN: &[&str] = &[
     "sewer*",
     "drenaje",
-    "drain*",
     "floor drain",
+    "basement drain",
     "coladera",
     "cong",
     "lo thoat",
@@ -454,7 +461,6 @@ const DRAIN: &[&str] = &[
     "하수구",
     "egout*",
     "канализац*",
-    "drainage",
     "floor drain",
     "ralo",
     "صرف",
@@ -1021,23 +1027,6 @@ const DISCLAIMER: &[&str] = &[
     "nicht dringend",
     "kein notfall",
 ];
-/// Words that negate (or make hypothetical) what follows them within a few tokens.
-const NEGATORS: &[&str] = &[
-    "no", "not", "dont", "doesnt", "didnt", "isnt", "wasnt", "arent", "havent", "hasnt", "without",
-    "never", "nor", "none", "neither", "zero", "if", "sin", "ni", "nunca", "nada", "nao", "sem",
-    "nem", "pas", "ne", "sans", "aucun*", "jamais", "khong", "chua", "neu", "walang", "wala",
-    "hindi", "kung", "не", "нет", "без", "ни", "если", "لا", "ليس", "ليست", "بدون", "لم", "ما",
-    "مش", "اذا", "kein*", "nicht", "ohne", "falls", "wenn", "non", "senza", "no hay", "nothing",
-];
-/// Negation that follows the words it negates (Korean, Russian, Arabic dialect).
-const POST_NEGATORS: &[&str] = &["안", "않*", "없*", "아니*", "нет", "не", "ما", "مش"];
-/// Clause boundaries a negation does not reach across: "no smell, but now sparks".
-const BARRIERS: &[&str] = &[
-    "but", "however", "although", "pero", "sino", "mais", "nhung", "ma", "kaso", "pero", "но", "а",
-    "لكن", "بس", "mas", "aber",
-];
-const CJK_NEGATORS: &[char] = &['没', '不', '无', '未', '沒', '無', '别'];
-
 /// Temperatures written in the text.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Temperature {
@@ -1113,7 +1102,10 @@ fn read_temperatures(p: &Prepared) -> Vec<Temperature> {
             }) || w.starts_with('度')
                 || w.starts_with('도')
         };
-        let has_unit = matches!(rest, "f" | "c" | "do" | "度" | "도") || unit_word(next);
+        let has_unit = matches!(rest, "f" | "c" | "do")
+            || rest.starts_with('도')
+            || rest.starts_with('度')
+            || unit_word(next);
         let in_context = CONTEXT.contains(&next)
             || CONTEXT.contains(&prev)
             || toks
@@ -1173,9 +1165,7 @@ struct Lists {
     cold: TermSet,
     vulnerable: TermSet,
     disclaimer: TermSet,
-    negators: TermSet,
-    post_negators: TermSet,
-    barriers: TermSet,
+    negation: Negation,
 }
 
 /// The compiled emergency rules; build once and share.
@@ -1193,9 +1183,8 @@ impl Default for EmergencyRules {
 struct View<'a> {
     p: &'a Prepared,
     compact: (String, Vec<usize>),
-    negator_at: Vec<bool>,
-    post_negator_at: Vec<bool>,
-    barrier_at: Vec<bool>,
+    negation: &'a Negation,
+    marks: NegationMarks,
 }
 
 impl EmergencyRules {
@@ -1224,9 +1213,7 @@ impl EmergencyRules {
                 cold: exact(COLD),
                 vulnerable: exact(VULNERABLE),
                 disclaimer: exact(DISCLAIMER),
-                negators: exact(NEGATORS),
-                post_negators: exact(POST_NEGATORS),
-                barriers: exact(BARRIERS),
+                negation: Negation::new(),
             },
         }
     }
@@ -1241,19 +1228,9 @@ impl EmergencyRules {
         if l.disclaimer.any(p, &compact) {
             return Vec::new();
         }
-        let mark = |set: &TermSet| {
-            let mut at = vec![false; p.tokens.len()];
-            for h in set.find(p, &compact) {
-                if let Some(slot) = at.get_mut(h.start) {
-                    *slot = true;
-                }
-            }
-            at
-        };
         let v = View {
-            negator_at: mark(&l.negators),
-            post_negator_at: mark(&l.post_negators),
-            barrier_at: mark(&l.barriers),
+            marks: l.negation.marks(p, &compact),
+            negation: &l.negation,
             compact,
             p,
         };
@@ -1287,17 +1264,18 @@ impl EmergencyRules {
         let temps = read_temperatures(p);
         let cold = !v.live(&l.cold).is_empty() || temps.iter().any(is_cold);
         let stated_mild = !temps.is_empty() && !temps.iter().any(|t| is_cold(t) || is_hot(t));
-        let vulnerable = v.live(&l.vulnerable);
+        // "심장 안좋으세요" (heart not good) is not a negated heart condition.
+        let vulnerable = v.all(&l.vulnerable);
 
         let mut no_heat = v.live(&l.no_heat);
-        no_heat.extend(v.near(&l.heat_sys, &l.fail, 6));
+        no_heat.extend(v.device_near(&l.heat_sys, &l.fail, 6));
         if !no_heat.is_empty() && (cold || (!vulnerable.is_empty() && !stated_mild)) {
             push("no_heat_in_freezing_weather", no_heat);
         }
 
         let mut no_ac = v.live(&l.no_ac);
-        no_ac.extend(v.near(&l.ac_sys, &l.fail, 6));
-        no_ac.extend(v.near(&l.ac_sys, &l.ac_fail, 6));
+        no_ac.extend(v.device_near(&l.ac_sys, &l.fail, 6));
+        no_ac.extend(v.device_near(&l.ac_sys, &l.ac_fail, 6));
         if !no_ac.is_empty() && !vulnerable.is_empty() && !stated_mild && !cold {
             no_ac.extend(vulnerable);
             push("no_ac_with_vulnerable_people", no_ac);
@@ -1315,9 +1293,23 @@ impl View<'_> {
             .collect()
     }
 
+    /// All hits of `set`, negated or not ("no heat" negates nothing: it is the signal).
+    fn all(&self, set: &TermSet) -> Vec<Hit> {
+        set.find(self.p, &self.compact)
+    }
+
     /// Pairs of live hits from `a` and `b` in the same sentence within `window` tokens.
     fn near(&self, a: &TermSet, b: &TermSet, window: usize) -> Vec<Hit> {
-        let (ha, hb) = (self.live(a), self.live(b));
+        self.pair(self.live(a), self.live(b), window)
+    }
+
+    /// Pairs of a device hit (never negation-checked: "не работает отопление" negates the
+    /// verb) and a live failure hit.
+    fn device_near(&self, device: &TermSet, b: &TermSet, window: usize) -> Vec<Hit> {
+        self.pair(self.all(device), self.live(b), window)
+    }
+
+    fn pair(&self, ha: Vec<Hit>, hb: Vec<Hit>, window: usize) -> Vec<Hit> {
         let mut out = Vec::new();
         for x in &ha {
             if let Some(y) = hb.iter().find(|y| {
@@ -1344,35 +1336,7 @@ impl View<'_> {
     }
 
     fn negated(&self, h: &Hit) -> bool {
-        let toks = &self.p.tokens;
-        let Some(first) = toks.get(h.start) else {
-            return false;
-        };
-        let clause = first.clause;
-        // Up to four tokens back, not across a comma, a sentence or a "but".
-        for i in (h.start.saturating_sub(4)..h.start).rev() {
-            if toks[i].clause != clause || self.barrier_at[i] {
-                break;
-            }
-            if self.negator_at[i] {
-                return true;
-            }
-            if toks[i].cjk && toks[i].text.chars().any(|c| CJK_NEGATORS.contains(&c)) {
-                return true;
-            }
-        }
-        // Korean and Russian put the negation after: "냄새는 안 나요", "запаха газа нет".
-        for i in h.end..(h.end + 2).min(toks.len()) {
-            if toks[i].clause != clause || toks[i].cjk {
-                break;
-            }
-            if self.post_negator_at[i] {
-                return true;
-            }
-        }
-        // A suffix inside the last matched token: "냄새없어요".
-        toks.get(h.end.saturating_sub(1))
-            .is_some_and(|t| t.text.contains('없') || t.text.contains('않'))
+        self.negation.negated(&self.marks, self.p, h)
     }
 }
 
@@ -1463,5 +1427,18 @@ mod tests {
                 },
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod regressions {
+    use super::super::text::prepare;
+    use super::*;
+
+    #[test]
+    fn spanish_burnt_smell_after_lightning() {
+        let p = prepare("Cayo un rayo cerca de la casa y ahora los enchufes huelen a quemado, uno se puso negro");
+        let hits = EmergencyRules::new().check(&p);
+        assert!(!hits.is_empty(), "{:?}", p.tokens);
     }
 }

@@ -23,7 +23,7 @@ pub struct TrainParams {
 impl Default for TrainParams {
     fn default() -> Self {
         TrainParams {
-            epochs: 20,
+            epochs: 12,
             learning_rate: 0.4,
             l2: 1e-4,
             max_positive_weight: 3.0,

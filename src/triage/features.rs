@@ -1057,7 +1057,7 @@ impl Featurizer {
             };
             if n > 0 {
                 let slot = Fnv::new(b'K').bytes(name.as_bytes()).slot();
-                pairs.push((slot, 0.5 + 0.15 * (n.min(3) as f32)));
+                pairs.push((slot, 1.0 + 0.3 * (n.min(3) as f32)));
             }
             if negated > 0 {
                 let slot = Fnv::new(b'K').bytes(b"danger_negated").slot();

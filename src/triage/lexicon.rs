@@ -77,7 +77,7 @@ impl TermSet {
                 // tokens, unless the term is a prefix pattern (`واقف*`) or words are required.
                 let substring = t.chars().any(unspaced_script)
                     && !t.contains('*')
-                    && !(words_only && !t.chars().any(super::text::is_cjk));
+                    && (!words_only || t.chars().any(super::text::is_cjk));
                 let term = if substring {
                     Term::Substring(t.chars().filter(|c| !c.is_whitespace()).collect())
                 } else {
@@ -315,8 +315,8 @@ impl Negation {
                 return true;
             }
         }
-        for i in h.end..(h.end + 3).min(toks.len()) {
-            if toks[i].clause != clause || toks[i].cjk {
+        for (i, t) in toks.iter().enumerate().skip(h.end).take(3) {
+            if t.clause != clause || t.cjk {
                 break;
             }
             if m.post.get(i).copied().unwrap_or(false) {

@@ -23,7 +23,7 @@ pub struct TrainParams {
 impl Default for TrainParams {
     fn default() -> Self {
         TrainParams {
-            epochs: 20,
+            epochs: 12,
             learning_rate: 0.4,
             l2: 1e-4,
             max_positive_weight: 3.0,
@@ -178,14 +178,37 @@ pub fn train(rows: &[TrainRow<'_>], n_tags: usize, p: &TrainParams) -> Model {
         })
         .collect();
 
-    let mut tags = Trainer::new(n_tags, p);
-    let mut urg = Trainer::new(4, p);
-    let mut order: Vec<usize> = (0..rows.len()).collect();
+    // The two heads are independent: train them on two threads (start-up time halves on two
+    // cores). Each replays the same seeded shuffle, so the result does not depend on threads.
+    let (tags, urgency) = std::thread::scope(|s| {
+        let urg = s.spawn(|| train_urgency(rows, p));
+        let tags = train_tags(rows, n_tags, &pos_weight, p);
+        let urgency = match urg.join() {
+            Ok(m) => m,
+            // Training does only arithmetic on owned data; re-raise anything unexpected.
+            Err(e) => std::panic::resume_unwind(e),
+        };
+        (tags, urgency)
+    });
+    Model { tags, urgency }
+}
+
+fn epochs_order(n: usize, p: &TrainParams) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..n).collect();
     let mut rng = Rng(p.seed | 1);
+    (0..p.epochs)
+        .map(|_| {
+            rng.shuffle(&mut order);
+            order.clone()
+        })
+        .collect()
+}
+
+fn train_tags(rows: &[TrainRow<'_>], n_tags: usize, pos_weight: &[f32], p: &TrainParams) -> Linear {
+    let mut tags = Trainer::new(n_tags, p);
     let mut grad_t = vec![0.0f32; n_tags];
-    for _ in 0..p.epochs {
-        rng.shuffle(&mut order);
-        for &i in &order {
+    for order in epochs_order(rows.len(), p) {
+        for i in order {
             let r = &rows[i];
             if r.has_tags && n_tags > 0 {
                 let z = tags.m.logits(r.x);
@@ -196,6 +219,16 @@ pub fn train(rows: &[TrainRow<'_>], n_tags: usize, p: &TrainParams) -> Model {
                 }
                 tags.step(r.x, &grad_t);
             }
+        }
+    }
+    tags.m
+}
+
+fn train_urgency(rows: &[TrainRow<'_>], p: &TrainParams) -> Linear {
+    let mut urg = Trainer::new(4, p);
+    for order in epochs_order(rows.len(), p) {
+        for i in order {
+            let r = &rows[i];
             if let Some(u) = r.urgency {
                 let pr = softmax(&urg.m.logits(r.x));
                 let g: Vec<f32> = pr
@@ -207,10 +240,7 @@ pub fn train(rows: &[TrainRow<'_>], n_tags: usize, p: &TrainParams) -> Model {
             }
         }
     }
-    Model {
-        tags: tags.m,
-        urgency: urg.m,
-    }
+    urg.m
 }
 
 #[cfg(test)]

@@ -118,9 +118,14 @@ impl Model {
         let mut cfg = Config::from_gguf(&ct)?;
         cfg.context_length = cfg.context_length.min(opts.max_context);
         let dev = Device::Cpu;
+        // An untied embedding table only serves row lookups, for which its own type is fine:
+        // converting it would cost load time and a transient f32 copy of every row.
+        let keep_embed = ct.tensor_infos.contains_key("output.weight");
         let mut qt = |name: &str| -> Result<QTensor> {
             let t = ct.tensor(&mut file, name, &dev)?;
+            let convert = !(keep_embed && name == "token_embd.weight");
             if opts.requantize_q8
+                && convert
                 && slow_type(t.dtype())
                 && t.shape().dims().last().is_some_and(|d| d % 32 == 0)
             {
@@ -130,11 +135,14 @@ impl Model {
             }
         };
         let has_bias = cfg.architecture == "qwen2";
-        let embed = Arc::new(qt("token_embd.weight")?);
-        let output = match ct.tensor_infos.contains_key("output.weight") {
-            true => QMatMul::from_qtensor(qt("output.weight")?)?,
-            // tied embeddings: the same quantized table, shared
-            false => QMatMul::from_arc(embed.clone())?,
+        let (embed, output) = if ct.tensor_infos.contains_key("output.weight") {
+            let embed = Arc::new(qt("token_embd.weight")?);
+            (embed, QMatMul::from_qtensor(qt("output.weight")?)?)
+        } else {
+            // tied embeddings: one quantized table for lookups and the output projection
+            let embed = Arc::new(qt("token_embd.weight")?);
+            let output = QMatMul::from_arc(embed.clone())?;
+            (embed, output)
         };
         let norm = qt("output_norm.weight")?.dequantize(&dev)?;
         let mut layers = Vec::with_capacity(cfg.n_layer);

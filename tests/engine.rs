@@ -89,7 +89,7 @@ async fn classify_labels_an_emergency_and_rejects_empty_text(engine: Engine) {
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["urgency"]["level"], "emergency");
     assert_eq!(v["language"]["code"], "en");
-    assert!(v["tags"].as_array().unwrap().len() >= 1);
+    assert!(!v["tags"].as_array().unwrap().is_empty());
     let (s, v) = app.post("/v1/classify", json!({"text": "👍"})).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["language"], Value::Null);

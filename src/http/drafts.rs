@@ -13,8 +13,9 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{AppJson, Auth};
 use super::messages::MAX_BODY_BYTES;
 use super::{check_len, AppState};
-use crate::domain::{CustomerRef, Direction, Draft, Message, Thread, Urgency, VoiceSettings};
-use crate::pipeline::compose::{self, ComposeInput, ThreadTurn};
+use crate::domain::{CustomerRef, Direction, Draft, Message, Urgency};
+use crate::pipeline::compose;
+use crate::pipeline::drafting;
 use crate::pipeline::job;
 use crate::pipeline::templates::live_template;
 use crate::prompts::context::{CustomerView, JobContext, TurnView};
@@ -87,32 +88,6 @@ pub struct CreateDraftRequest {
     pub language: Option<String>,
 }
 
-/// What the pipeline needs of a stored thread.
-async fn thread_for_compose(
-    state: &AppState,
-    tenant: &str,
-    thread_id: &str,
-) -> Result<(Thread, Vec<ThreadTurn>, VoiceSettings), ApiError> {
-    let thread = state.store.get_thread(tenant, thread_id).await?;
-    let page = state
-        .store
-        .list_messages(tenant, thread_id, None, 12)
-        .await?;
-    let turns = page
-        .messages
-        .into_iter()
-        .filter(|m| !m.sender_blocked)
-        .map(|m| ThreadTurn {
-            direction: m.direction,
-            channel: m.channel,
-            text: m.body,
-            at: m.created_at,
-        })
-        .collect();
-    let voice = state.store.voice(tenant).await?;
-    Ok((thread, turns, voice))
-}
-
 /// Draft a reply on a thread; it is stored pending and shows in the AI Drafts filter. With
 /// `Accept: text/event-stream` the text streams as it is generated.
 #[utoipa::path(post, path = "/v1/threads/{id}/drafts", tag = "drafts",
@@ -127,25 +102,10 @@ pub async fn create_draft(
     AppJson(req): AppJson<CreateDraftRequest>,
 ) -> Result<Response, ApiError> {
     check_len("goal", &req.goal, 1_000)?;
-    let (thread, turns, voice) = thread_for_compose(&state, &who.tenant_id, &id).await?;
+    let ctx = drafting::load(&state.store, &state.prompts, &who.tenant_id, &id).await?;
     let backend = state.llm()?;
-    let template = live_template(
-        &state.store,
-        &state.prompts,
-        &who.tenant_id,
-        PromptName::Compose,
-    )
-    .await?
-    .source;
     let goal = req.goal.trim().to_string();
-    let input = ComposeInput {
-        business: voice,
-        customer_name: thread.customer.name.clone().unwrap_or_default(),
-        thread: turns,
-        goal: goal.clone(),
-        language: req.language.or(thread.language.clone()),
-        template,
-    };
+    let input = ctx.compose_input(goal.clone(), req.language);
     let rx = compose::compose(backend, state.language_detector(), input)?;
     let (store, tenant) = (state.store.clone(), who.tenant_id.clone());
     let save = move |done: compose::Composed| async move {

@@ -101,6 +101,16 @@ pub async fn ingest_message(
     let done = state.ingest.ingest(&who.tenant_id, inbound).await?;
     let status = if done.created {
         state.triage_wakeup.notify_one();
+        if let (Some(backend), false) = (state.llm.get(), done.message.sender_blocked) {
+            crate::pipeline::drafting::warm_in_background(
+                state.store.clone(),
+                state.prompts.clone(),
+                backend.clone(),
+                state.language_detector(),
+                who.tenant_id.clone(),
+                done.thread_id.clone(),
+            );
+        }
         StatusCode::CREATED
     } else {
         StatusCode::OK

@@ -156,10 +156,18 @@ struct Prepared {
 }
 
 fn prepare(input: &ComposeInput, detect: &LanguageDetector) -> Result<Prepared, ComposeError> {
-    let goal = input.goal.trim();
-    if goal.is_empty() {
+    if input.goal.trim().is_empty() {
         return Err(ComposeError::Invalid("`goal` must not be empty".into()));
     }
+    render_prompt(input, detect)
+}
+
+/// Renders the prompt; the goal may be empty (see `prefill`).
+fn render_prompt(
+    input: &ComposeInput,
+    detect: &LanguageDetector,
+) -> Result<Prepared, ComposeError> {
+    let goal = input.goal.trim();
     let language = match &input.language {
         Some(code) if SUPPORTED_LANGUAGES.contains(&code.as_str()) => code.clone(),
         Some(code) => {
@@ -364,6 +372,24 @@ async fn run(
         attempts,
         latency_ms: started.elapsed().as_millis() as u64,
     }))
+}
+
+/// Warms the model's prefix cache with everything a draft of this thread will start with — the
+/// instructions, the voice and the conversation — so that when an operator asks, only the goal
+/// line is left to prefill. Called when a customer message lands.
+pub async fn prefill(
+    backend: &dyn LlmBackend,
+    detect: &LanguageDetector,
+    mut input: ComposeInput,
+) -> Result<(), ComposeError> {
+    input.goal = String::new();
+    let prepared = render_prompt(&input, detect)?;
+    // The goal-less render shares every token with the real prompt up to the goal, and the
+    // cache matches on the longest common prefix.
+    backend
+        .prefill(crate::llm::Prompt::Chat(prepared.messages))
+        .await?;
+    Ok(())
 }
 
 /// Drafts a reply and waits for the result.

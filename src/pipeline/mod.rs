@@ -3,6 +3,7 @@
 //! draft(thread, goal) = load → render prompt → generate → check → store.
 
 pub mod compose;
+pub mod drafting;
 pub mod facts;
 pub mod guardrails;
 pub mod job;

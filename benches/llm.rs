@@ -132,6 +132,12 @@ async fn bench_ttft(id: &str, path: std::path::PathBuf) -> (usize, f64, f64, u32
 }
 
 fn main() {
+    // `cargo test --all-targets` runs bench binaries too, without `--bench`: minutes of model
+    // runs are not a test, so only `cargo bench` measures.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("llm benchmark: skipped outside `cargo bench`");
+        return;
+    }
     let cache = fetch::cache_dir();
     let wanted: Option<Vec<String>> = std::env::var("PARLEY_BENCH_MODELS")
         .ok()

@@ -221,14 +221,7 @@ fn render_prompt(
         .map(|t| t.content.as_str())
         .collect::<Vec<_>>()
         .join("\n");
-    let messages = turns
-        .into_iter()
-        .map(|t| match t.role {
-            TurnRole::System => ChatMessage::system(t.content),
-            TurnRole::User => ChatMessage::user(t.content),
-            TurnRole::Assistant => ChatMessage::assistant(t.content),
-        })
-        .collect();
+    let messages = turns.into_iter().map(ChatMessage::from).collect();
     Ok(Prepared {
         messages,
         instructions,

@@ -8,7 +8,7 @@ use super::compose::ComposeError;
 use super::guardrails::tidy;
 use crate::llm::{ChatMessage, GenerateRequest, LlmBackend};
 use crate::prompts::context::JobContext;
-use crate::prompts::{self, PromptName, TurnRole};
+use crate::prompts::{self, PromptName};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobSummary {
@@ -135,11 +135,7 @@ pub async fn summarize(
 ) -> Result<JobSummary, ComposeError> {
     let messages: Vec<ChatMessage> = prompts::render(PromptName::JobSummary, template, ctx)?
         .into_iter()
-        .map(|t| match t.role {
-            TurnRole::System => ChatMessage::system(t.content),
-            TurnRole::User => ChatMessage::user(t.content),
-            TurnRole::Assistant => ChatMessage::assistant(t.content),
-        })
+        .map(ChatMessage::from)
         .collect();
     let done = backend
         .complete(GenerateRequest::chat(messages, 160))

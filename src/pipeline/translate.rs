@@ -8,7 +8,7 @@ use super::facts::{self, Fact};
 use super::guardrails::tidy;
 use crate::llm::{ChatMessage, GenerateRequest, LlmBackend};
 use crate::prompts::context::{LanguageView, TranslateContext};
-use crate::prompts::{self, PromptName, TurnRole};
+use crate::prompts::{self, PromptName};
 
 #[derive(Debug, Clone)]
 pub struct Translated {
@@ -76,11 +76,7 @@ pub async fn translate(
     };
     let mut messages: Vec<ChatMessage> = prompts::render(PromptName::Translate, template, &ctx)?
         .into_iter()
-        .map(|t| match t.role {
-            TurnRole::System => ChatMessage::system(t.content),
-            TurnRole::User => ChatMessage::user(t.content),
-            TurnRole::Assistant => ChatMessage::assistant(t.content),
-        })
+        .map(ChatMessage::from)
         .collect();
     // Room for scripts that spend several tokens per word.
     let max_tokens = (text.chars().count() as u32 * 2).clamp(64, 1024);

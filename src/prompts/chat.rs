@@ -17,6 +17,17 @@ pub struct ChatTurn {
     pub content: String,
 }
 
+impl From<ChatTurn> for crate::llm::ChatMessage {
+    fn from(turn: ChatTurn) -> Self {
+        let role = match turn.role {
+            TurnRole::System => crate::llm::Role::System,
+            TurnRole::User => crate::llm::Role::User,
+            TurnRole::Assistant => crate::llm::Role::Assistant,
+        };
+        crate::llm::ChatMessage::new(role, turn.content)
+    }
+}
+
 fn marker(line: &str) -> Option<TurnRole> {
     match line.trim() {
         "--- system ---" => Some(TurnRole::System),

@@ -23,17 +23,45 @@ pub struct ServeConfig {
     pub model: ModelConfig,
 }
 
+/// The drafting model when none is configured.
+pub const DEFAULT_MODEL: &str = "qwen2.5-coder-0.5b-instruct";
+
 /// Which language model drafts replies.
-#[derive(Debug, Clone, Args)]
+#[derive(Clone, Args)]
 pub struct ModelConfig {
     /// Local model id (see `parley models list`), fetched into the model cache on first start;
     /// `none` runs without drafting (classification and the inbox still work).
     #[arg(
         long = "model",
         env = "PARLEY_MODEL",
-        default_value = "qwen2.5-coder-0.5b-instruct"
+        default_value = DEFAULT_MODEL
     )]
     pub id: String,
+
+    /// Base URL of an OpenAI-compatible server (vLLM, llama.cpp server, Ollama, OpenAI), e.g.
+    /// `http://127.0.0.1:8000/v1`. When set, drafts go there first and fall back to the local
+    /// model (unless `--model none`) when it fails.
+    #[arg(long, env = "PARLEY_REMOTE_URL", requires = "remote_model")]
+    pub remote_url: Option<String>,
+
+    /// The model name the remote server knows.
+    #[arg(long, env = "PARLEY_REMOTE_MODEL", requires = "remote_url")]
+    pub remote_model: Option<String>,
+
+    /// Bearer key for the remote server.
+    #[arg(long, env = "PARLEY_REMOTE_API_KEY", hide_env_values = true)]
+    pub remote_api_key: Option<String>,
+}
+
+impl ModelConfig {
+    pub fn choice(&self) -> Result<crate::llm::select::BackendChoice, crate::llm::LlmError> {
+        crate::llm::select::BackendChoice::new(
+            &self.id,
+            self.remote_url.as_deref(),
+            self.remote_model.as_deref(),
+            self.remote_api_key.as_deref(),
+        )
+    }
 }
 
 /// Where the inbox lives; shared by every subcommand that touches the store.
@@ -71,6 +99,20 @@ impl std::fmt::Debug for ServeConfig {
             .field("database", &self.database)
             .field("prompts_dir", &self.prompts_dir)
             .field("model", &self.model)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ModelConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelConfig")
+            .field("id", &self.id)
+            .field("remote_url", &self.remote_url)
+            .field("remote_model", &self.remote_model)
+            .field(
+                "remote_api_key",
+                &self.remote_api_key.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }

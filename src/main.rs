@@ -2,13 +2,13 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use parley::config::{DatabaseConfig, ModelConfig, ServeConfig};
+use parley::config::{self, DatabaseConfig, ModelConfig, ServeConfig};
 use parley::domain::Role;
 use parley::eval::{self, adapters::ComposeDrafter, adapters::TriageClassifier, EvalArgs};
 use parley::http::{self, AppState};
 use parley::llm::cli::{self as llm_cli, GenerateArgs, ModelsCommand};
 use parley::llm::fetch::FetchOptions;
-use parley::llm::local::LocalBackend;
+use parley::llm::select::BackendChoice;
 use parley::prompts::PromptLibrary;
 use parley::prompts::PromptName;
 use parley::store::Store;
@@ -110,7 +110,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     prompts.clone().watch(Duration::from_secs(2));
     let triage = Arc::new(Triage::new(TriageConfig::default()).context("training the classifier")?);
     let state = AppState::new(store.clone(), prompts, triage);
-    load_model(&state, &config.model);
+    load_model(&state, &config.model)?;
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("binding {}", config.bind))?;
@@ -120,26 +120,29 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Fetches (first start only) and loads the drafting model in the background; `/readyz` says
-/// 503 until it is in, and drafting endpoints answer 503 meanwhile.
-fn load_model(state: &AppState, model: &ModelConfig) {
-    if model.id == "none" {
-        return;
+/// Fetches (first start only) and loads the drafting backend in the background; `/readyz`
+/// says 503 until it is in, and drafting endpoints answer 503 meanwhile.
+fn load_model(state: &AppState, model: &ModelConfig) -> anyhow::Result<()> {
+    let choice = model.choice()?;
+    if choice.is_empty() {
+        return Ok(());
     }
     state.readiness.waiting_for("model");
-    let (state, id) = (state.clone(), model.id.clone());
+    let state = state.clone();
     tokio::spawn(async move {
-        match LocalBackend::from_model_id(&id, &FetchOptions::default()).await {
+        match choice.connect(&FetchOptions::default()).await {
             Ok(backend) => {
-                let _ = state.llm.set(Arc::new(backend));
+                let described = backend.describe();
+                let _ = state.llm.set(backend);
                 state.readiness.ready("model");
-                tracing::info!(model = %id, "model ready");
+                tracing::info!(backend = %described.kind, model = %described.model, "model ready");
             }
             Err(e) => {
-                tracing::error!(model = %id, error = %e, "model failed to load; drafting is off")
+                tracing::error!(?choice, error = %e, "model failed to load; drafting is off")
             }
         }
     });
+    Ok(())
 }
 
 async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
@@ -149,18 +152,14 @@ async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let classifier = TriageClassifier(triage.clone());
     let library = PromptLibrary::load(args.prompts.as_deref()).context("loading prompts")?;
     let compose = library.get(PromptName::Compose);
-    let model = args
-        .model
-        .clone()
-        .unwrap_or_else(|| "qwen2.5-coder-0.5b-instruct".into());
+    let choice = eval_backend(&args)?;
     // The model loads only when a suite holds draft cases.
     let needs_drafter = !eval::fixtures::load_suites(&args.suites, args.limit)?
         .drafts
         .is_empty();
     let drafter = if needs_drafter {
-        let backend = LocalBackend::from_model_id(&model, &FetchOptions::default()).await?;
         Some(ComposeDrafter {
-            backend: Arc::new(backend),
+            backend: choice.connect(&FetchOptions::default()).await?,
             detect: Arc::new(detect.clone()),
             template: compose.source,
             template_version: compose.version,
@@ -195,4 +194,28 @@ async fn shutdown_signal() {
     let terminate = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
     tracing::info!("shutting down");
+}
+
+/// `--backend local` (the default) drafts with the local `--model`; `--backend URL` with the
+/// OpenAI-compatible server there, `--model` naming its model.
+fn eval_backend(args: &EvalArgs) -> anyhow::Result<BackendChoice> {
+    // The configured model, as `parley serve` would read it.
+    let default_local =
+        std::env::var("PARLEY_MODEL").unwrap_or_else(|_| config::DEFAULT_MODEL.to_string());
+    let choice = match args.backend.as_deref() {
+        None | Some("local") => BackendChoice::new(
+            args.model.as_deref().unwrap_or(&default_local),
+            None,
+            None,
+            None,
+        )?,
+        Some(url) => {
+            let model = args
+                .model
+                .as_deref()
+                .context("`--backend URL` needs `--model` naming the server's model")?;
+            BackendChoice::new("none", Some(url), Some(model), None)?
+        }
+    };
+    Ok(choice)
 }

@@ -24,11 +24,13 @@ pub struct EvalArgs {
     #[arg(long = "suite", value_name = "PATH", required = true)]
     pub suites: Vec<PathBuf>,
 
-    /// Drafting backend to use instead of the configured one.
+    /// Drafting backend: `local` (the default) or the base URL of an OpenAI-compatible server
+    /// (e.g. `http://127.0.0.1:8000/v1`, with `--model` naming its model).
     #[arg(long, env = "PARLEY_EVAL_BACKEND")]
     pub backend: Option<String>,
 
-    /// Model to use instead of the configured one.
+    /// Model: a local model id (default: `PARLEY_MODEL` or the shipped default), or the
+    /// remote server's model name with `--backend URL`.
     #[arg(long, env = "PARLEY_EVAL_MODEL")]
     pub model: Option<String>,
 

@@ -49,14 +49,14 @@ pub struct ClassifyResponse {
     responses((status = 200, body = ClassifyResponse), (status = 422, body = ErrorBody)))]
 pub async fn classify(
     State(state): State<AppState>,
-    Auth(_who): Auth,
+    Auth(who): Auth,
     AppJson(req): AppJson<ClassifyRequest>,
 ) -> Result<Json<ClassifyResponse>, ApiError> {
     if req.text.trim().is_empty() {
         return Err(ApiError::validation("`text` must not be empty"));
     }
     check_len("text", &req.text, MAX_TEXT_BYTES)?;
-    let triage = state.triage.clone();
+    let triage = state.triage.for_tenant(&who.tenant_id);
     let c = tokio::task::spawn_blocking(move || triage.classify(&req.text, req.channel))
         .await
         .map_err(|_| ApiError::internal())?;

@@ -6,6 +6,7 @@ mod engine;
 pub mod error;
 mod extract;
 mod keys;
+mod labels;
 mod messages;
 mod ops;
 mod settings;
@@ -18,7 +19,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -26,6 +27,7 @@ use utoipa::OpenApi;
 
 use crate::llm::LlmBackend;
 use crate::pipeline::compose::LanguageDetector;
+use crate::pipeline::triage::TenantTriage;
 use crate::prompts::PromptLibrary;
 use crate::store::{IngestQueue, Store};
 use crate::triage::Triage;
@@ -66,7 +68,8 @@ pub struct AppState {
     pub readiness: Readiness,
     /// Poked after each new inbound message so triage starts without polling delay.
     pub triage_wakeup: Arc<Notify>,
-    pub triage: Arc<Triage>,
+    /// The shipped classifier and each tenant's retrained on its corrections.
+    pub triage: Arc<TenantTriage>,
     /// The drafting model, set once it has loaded (loading takes seconds to minutes).
     pub llm: Arc<OnceLock<Arc<dyn LlmBackend>>>,
 }
@@ -75,6 +78,7 @@ impl AppState {
     /// Starts the ingest writer and the triage worker on the current runtime.
     pub fn new(store: Store, prompts: Arc<PromptLibrary>, triage: Arc<Triage>) -> Self {
         let triage_wakeup = Arc::new(Notify::new());
+        let triage = Arc::new(TenantTriage::new(triage));
         crate::pipeline::triage::start_worker(
             store.clone(),
             triage.clone(),
@@ -103,7 +107,7 @@ impl AppState {
 
     /// Language of a text by the triage detector, as an ISO 639-1 code.
     pub fn language_detector(&self) -> LanguageDetector {
-        let triage = self.triage.clone();
+        let triage = Arc::clone(self.triage.base());
         Arc::new(move |text: &str| triage.detect_language(text).map(|g| g.code))
     }
 }
@@ -113,7 +117,7 @@ impl AppState {
     info(title = "Parley", description = "AI engine behind a customer-messaging inbox"),
     paths(
         messages::ingest_message, messages::list_messages, messages::send_message,
-        messages::set_delivery,
+        messages::set_delivery, labels::correct_labels, labels::export_corrections,
         threads::list_threads, threads::get_thread, threads::mark_read, threads::pin,
         threads::unpin, threads::block, threads::unblock, threads::patch_thread,
         threads::add_customer, threads::create_follow_up, threads::list_follow_ups,
@@ -148,6 +152,8 @@ pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/messages/inbound", post(messages::ingest_message))
         .route("/messages/{id}/delivery", post(messages::set_delivery))
+        .route("/messages/{id}/labels", put(labels::correct_labels))
+        .route("/labels/corrections", get(labels::export_corrections))
         .route("/threads", get(threads::list_threads))
         .route(
             "/threads/{id}",

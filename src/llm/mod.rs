@@ -10,6 +10,7 @@ pub mod fetch;
 pub mod local;
 pub mod manifest;
 pub mod openai;
+pub mod select;
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -62,7 +63,19 @@ impl ChatMessage {
     }
 }
 
+/// The begun reply at the end of a chat, if the last turn is the assistant's.
+pub fn begun_reply(messages: &[ChatMessage]) -> Option<(&[ChatMessage], &str)> {
+    match messages.split_last() {
+        Some((last, earlier)) if last.role == Role::Assistant => {
+            Some((earlier, last.content.as_str()))
+        }
+        _ => None,
+    }
+}
+
 /// What the model continues: chat turns (rendered with the model's chat template) or raw text.
+/// A chat ending in an assistant turn is a reply already begun: the model continues that turn
+/// instead of opening a new one, and the generated text excludes the part given.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Prompt {

@@ -93,9 +93,14 @@ impl OpenAiBackend {
             Prompt::Raw(text) => ("/completions", "prompt", json!(text)),
         };
         body[key] = value;
-        if matches!(req.prompt, Prompt::Chat(_)) {
+        if let Prompt::Chat(messages) = &req.prompt {
             // the final chunk then carries token counts
             body["stream_options"] = json!({ "include_usage": true });
+            if self.cfg.extended_sampling && super::begun_reply(messages).is_some() {
+                // vLLM's names for "continue the last turn"; llama.cpp and Ollama do it unasked.
+                body["continue_final_message"] = json!(true);
+                body["add_generation_prompt"] = json!(false);
+            }
         }
         if let Some(p) = s.top_p {
             body["top_p"] = json!(p);

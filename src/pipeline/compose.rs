@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use super::guardrails::{self, DraftContext, Violation};
 use crate::domain::{Channel, Direction, VoiceSettings};
-use crate::llm::{ChatMessage, GenerateEvent, GenerateRequest, LlmBackend, LlmError};
+use crate::llm::{begun_reply, ChatMessage, GenerateEvent, GenerateRequest, LlmBackend, LlmError};
 use crate::prompts::context::{ComposeContext, CustomerView, LanguageView, TurnView};
 use crate::prompts::{self, PromptError, PromptName, TurnRole};
 
@@ -114,6 +114,46 @@ pub fn thread_language(thread: &[ThreadTurn], detect: &LanguageDetector) -> Stri
         .unwrap_or_else(|| "en".to_string())
 }
 
+/// How a reply customarily opens in `language`, addressed to `first` (or unaddressed when
+/// the name is unknown).
+pub fn greeting(language: &str, first: &str) -> String {
+    if first.is_empty() {
+        return match language {
+            "es" => "¡Hola!",
+            "vi" => "Chào anh/chị,",
+            "zh" => "您好！",
+            "tl" => "Magandang araw po!",
+            "ko" => "안녕하세요.",
+            "fr" => "Bonjour,",
+            "pt" => "Olá!",
+            "ru" => "Здравствуйте!",
+            "ar" => "مرحباً،",
+            "de" => "Hallo,",
+            "it" => "Buongiorno,",
+            "ja" => "こんにちは。",
+            "hi" => "नमस्ते,",
+            _ => "Hi there,",
+        }
+        .to_string();
+    }
+    match language {
+        "es" => format!("Hola {first},"),
+        "vi" => format!("Chào {first},"),
+        "zh" => format!("{first}，您好！"),
+        "tl" => format!("Hi {first}, magandang araw po!"),
+        "ko" => format!("{first}님, 안녕하세요."),
+        "fr" => format!("Bonjour {first},"),
+        "pt" => format!("Olá {first},"),
+        "ru" => format!("Здравствуйте, {first}!"),
+        "ar" => format!("مرحباً {first}،"),
+        "de" => format!("Hallo {first},"),
+        "it" => format!("Ciao {first},"),
+        "ja" => format!("{first}様、こんにちは。"),
+        "hi" => format!("नमस्ते {first},"),
+        _ => format!("Hi {first},"),
+    }
+}
+
 fn first_name(full: &str) -> String {
     full.split_whitespace().next().unwrap_or("").to_string()
 }
@@ -148,6 +188,8 @@ fn when(at: DateTime<Utc>, voice: &VoiceSettings) -> String {
 struct Prepared {
     messages: Vec<ChatMessage>,
     instructions: String,
+    /// The reply's opening when the template begins it; the model writes the rest.
+    opening: Option<String>,
     language: String,
     inbound: Vec<String>,
     first_name: String,
@@ -213,6 +255,7 @@ fn render_prompt(
         },
         channel: if sms { "sms" } else { "email" }.to_string(),
         today: today(&input.business),
+        greeting: greeting(&language, &first),
     };
     let turns = prompts::render(PromptName::Compose, &input.template, &ctx)?;
     let instructions = turns
@@ -221,9 +264,11 @@ fn render_prompt(
         .map(|t| t.content.as_str())
         .collect::<Vec<_>>()
         .join("\n");
-    let messages = turns.into_iter().map(ChatMessage::from).collect();
+    let messages: Vec<ChatMessage> = turns.into_iter().map(ChatMessage::from).collect();
+    let opening = begun_reply(&messages).map(|(_, begun)| begun.to_string());
     Ok(Prepared {
         messages,
+        opening,
         instructions,
         language,
         inbound: recent
@@ -245,14 +290,26 @@ fn request(messages: Vec<ChatMessage>, max_tokens: u32) -> GenerateRequest {
     req
 }
 
-/// Streams one generation into `events`; returns the text, or `None` when the client left.
+/// Streams one generation into `events`, after the reply's `opening` when the prompt gives
+/// one; returns the whole text, or `None` when the client left.
 async fn stream_attempt(
     backend: &dyn LlmBackend,
     req: GenerateRequest,
+    opening: Option<&str>,
     events: &mpsc::Sender<Result<ComposeEvent, ComposeError>>,
 ) -> Result<Option<String>, ComposeError> {
     let mut stream = backend.generate(req).await?;
     let mut text = String::new();
+    if let Some(opening) = opening {
+        text.push_str(opening);
+        if events
+            .send(Ok(ComposeEvent::Token(opening.to_string())))
+            .await
+            .is_err()
+        {
+            return Ok(None);
+        }
+    }
     while let Some(event) = stream.next().await {
         match event? {
             GenerateEvent::Token(t) => {
@@ -261,7 +318,9 @@ async fn stream_attempt(
                     return Ok(None);
                 }
             }
-            GenerateEvent::Done(c) => return Ok(Some(c.text)),
+            GenerateEvent::Done(c) => {
+                return Ok(Some(format!("{}{}", opening.unwrap_or(""), c.text)))
+            }
         }
     }
     Ok(Some(text))
@@ -325,7 +384,8 @@ async fn run(
         guardrails::check(text, &ctx, &|t: &str| detect(t))
     };
     let req = request(prepared.messages.clone(), prepared.max_tokens);
-    let Some(raw) = stream_attempt(backend, req, tx).await? else {
+    let opening = prepared.opening.as_deref();
+    let Some(raw) = stream_attempt(backend, req, opening, tx).await? else {
         return Ok(None);
     };
     let mut text = guardrails::tidy(&raw);
@@ -341,13 +401,19 @@ async fn run(
             return Ok(None);
         }
         let mut messages = prepared.messages.clone();
+        if opening.is_some() {
+            messages.pop();
+        }
         messages.push(ChatMessage::assistant(text.clone()));
         messages.push(ChatMessage::user(repair_instruction(
             &flags,
             &prepared.language,
         )));
-        let Some(raw) = stream_attempt(backend, request(messages, prepared.max_tokens), tx).await?
-        else {
+        if let Some(opening) = opening {
+            messages.push(ChatMessage::assistant(opening));
+        }
+        let req = request(messages, prepared.max_tokens);
+        let Some(raw) = stream_attempt(backend, req, opening, tx).await? else {
             return Ok(None);
         };
         let repaired = guardrails::tidy(&raw);

@@ -1,17 +1,116 @@
 //! Triage of stored messages: drains the durable queue (inbound messages not yet classified),
 //! classifies in batches off the async runtime, and stores each result with its thread's
 //! new urgency. A crash loses nothing: unclassified rows simply wait for the next start.
+//!
+//! Each tenant is classified by the shipped model retrained with that tenant's own label
+//! corrections, so one business's "this is not a complaint" never changes another's inbox.
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::store::{Classified, Store, StoreError};
-use crate::triage::{Classification, Triage};
+use crate::domain::Channel;
+use crate::store::{Classified, CorrectedMessage, Store, StoreError};
+use crate::triage::data::LabelledMessage;
+use crate::triage::{Classification, Triage, TriageError};
 
 /// Messages classified per round trip to the store.
 const BATCH: i64 = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelearnError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Triage(#[from] TriageError),
+    #[error("retraining task failed: {0}")]
+    Task(String),
+}
+
+/// The classifier each tenant sees.
+pub struct TenantTriage {
+    base: Arc<Triage>,
+    tuned: RwLock<HashMap<String, Arc<Triage>>>,
+    /// Tenants with a retrain already waiting: a burst of corrections retrains once.
+    queued: Mutex<HashSet<String>>,
+    /// One retrain at a time: it is CPU work on a small machine.
+    training: tokio::sync::Mutex<()>,
+}
+
+impl TenantTriage {
+    pub fn new(base: Arc<Triage>) -> Self {
+        TenantTriage {
+            base,
+            tuned: RwLock::new(HashMap::new()),
+            queued: Mutex::new(HashSet::new()),
+            training: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The shipped classifier, shared by every tenant without corrections.
+    pub fn base(&self) -> &Arc<Triage> {
+        &self.base
+    }
+
+    pub fn for_tenant(&self, tenant_id: &str) -> Arc<Triage> {
+        self.tuned
+            .read()
+            .ok()
+            .and_then(|m| m.get(tenant_id).cloned())
+            .unwrap_or_else(|| Arc::clone(&self.base))
+    }
+
+    /// Retrains the tenant's classifier on its current corrections and swaps it in.
+    pub async fn relearn(&self, store: &Store, tenant_id: &str) -> Result<(), RelearnError> {
+        {
+            let Ok(mut queued) = self.queued.lock() else {
+                return Err(RelearnError::Task("retrain queue poisoned".into()));
+            };
+            if !queued.insert(tenant_id.to_string()) {
+                return Ok(());
+            }
+        }
+        let _one_at_a_time = self.training.lock().await;
+        if let Ok(mut queued) = self.queued.lock() {
+            queued.remove(tenant_id);
+        }
+        // Read after taking the queue slot, so every correction stored so far is included.
+        let corrections = store.corrections(tenant_id).await?;
+        let examples: Vec<LabelledMessage> = corrections.iter().map(as_example).collect();
+        let base = Arc::clone(&self.base);
+        let tuned = tokio::task::spawn_blocking(move || base.with_extra_examples(&examples))
+            .await
+            .map_err(|e| RelearnError::Task(e.to_string()))??;
+        if let Ok(mut map) = self.tuned.write() {
+            map.insert(tenant_id.to_string(), Arc::new(tuned));
+        }
+        metrics::counter!("parley_triage_retrains_total").increment(1);
+        Ok(())
+    }
+
+    /// Rebuilds every tenant's classifier from the stored corrections (at start-up).
+    pub async fn relearn_all(&self, store: &Store) -> Result<usize, RelearnError> {
+        let tenants = store.tenants_with_corrections().await?;
+        for tenant in &tenants {
+            self.relearn(store, tenant).await?;
+        }
+        Ok(tenants.len())
+    }
+}
+
+/// A correction as a training example: only what the operator said counts as a label.
+fn as_example(c: &CorrectedMessage) -> LabelledMessage {
+    LabelledMessage {
+        id: c.message_id.clone(),
+        channel: Some(c.channel),
+        text: c.text.clone(),
+        tags: c.tags_corrected.then(|| c.tags.clone()),
+        urgency: if c.urgency_corrected { c.urgency } else { None },
+        language: c.language.clone(),
+    }
+}
 
 /// The stored form of a classification.
 pub fn to_stored(c: &Classification) -> Classified {
@@ -23,40 +122,54 @@ pub fn to_stored(c: &Classification) -> Classified {
 }
 
 /// Classifies every pending message once; returns how many were done.
-pub async fn drain_once(store: &Store, triage: &Arc<Triage>) -> Result<usize, StoreError> {
+pub async fn drain_once(store: &Store, triage: &TenantTriage) -> Result<usize, StoreError> {
     let mut done = 0;
     loop {
         let pending = store.unclassified(BATCH).await?;
         if pending.is_empty() {
             return Ok(done);
         }
-        let triage = Arc::clone(triage);
-        let texts: Vec<(String, crate::domain::Channel)> = pending
-            .iter()
-            .map(|(_, _, body, channel)| (body.clone(), *channel))
-            .collect();
-        // Classification is CPU work: keep it off the threads that serve HTTP.
-        let results = tokio::task::spawn_blocking(move || {
-            let items: Vec<(&str, Option<crate::domain::Channel>)> =
-                texts.iter().map(|(t, c)| (t.as_str(), Some(*c))).collect();
-            triage.classify_batch(&items)
-        })
-        .await
-        .map_err(|e| StoreError::Invalid(format!("triage task failed: {e}")))?;
-        let stored: Vec<(String, Classified)> = pending
-            .iter()
-            .zip(&results)
-            .map(|((id, _, _, _), c)| (id.clone(), to_stored(c)))
-            .collect();
+        let mut by_tenant: HashMap<&str, Vec<&(String, String, String, Channel)>> = HashMap::new();
+        for p in &pending {
+            by_tenant.entry(p.1.as_str()).or_default().push(p);
+        }
+        let mut stored: Vec<(String, Classified)> = Vec::with_capacity(pending.len());
+        for (tenant, items) in by_tenant {
+            let model = triage.for_tenant(tenant);
+            let texts: Vec<(String, Channel)> = items
+                .iter()
+                .map(|(_, _, body, ch)| (body.clone(), *ch))
+                .collect();
+            // Classification is CPU work: keep it off the threads that serve HTTP.
+            let results = tokio::task::spawn_blocking(move || {
+                let batch: Vec<(&str, Option<Channel>)> =
+                    texts.iter().map(|(t, c)| (t.as_str(), Some(*c))).collect();
+                model.classify_batch(&batch)
+            })
+            .await
+            .map_err(|e| StoreError::Invalid(format!("triage task failed: {e}")))?;
+            stored.extend(
+                items
+                    .iter()
+                    .zip(&results)
+                    .map(|((id, _, _, _), c)| (id.clone(), to_stored(c))),
+            );
+        }
         store.store_classifications(&stored).await?;
         done += stored.len();
         metrics::counter!("parley_messages_triaged_total").increment(stored.len() as u64);
     }
 }
 
-/// Runs until the process ends: wakes on `wakeup` (a new message) or every `every`.
-pub fn start_worker(store: Store, triage: Arc<Triage>, wakeup: Arc<Notify>, every: Duration) {
+/// Runs until the process ends: first rebuilds the tenants' corrected classifiers, then
+/// classifies, waking on `wakeup` (a new message) or every `every`.
+pub fn start_worker(store: Store, triage: Arc<TenantTriage>, wakeup: Arc<Notify>, every: Duration) {
     tokio::spawn(async move {
+        match triage.relearn_all(&store).await {
+            Ok(n) if n > 0 => tracing::info!(tenants = n, "retrained triage on corrections"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "retraining on corrections failed"),
+        }
         loop {
             if let Err(e) = drain_once(&store, &triage).await {
                 tracing::error!(error = %e, "triage round failed; retrying");

@@ -37,8 +37,9 @@ fn marker(line: &str) -> Option<TurnRole> {
     }
 }
 
-/// The turns of a rendered prompt. It must start with a marker and end with a user turn, since
-/// the model is asked to answer that turn.
+/// The turns of a rendered prompt. It must start with a marker and end with a user turn, which
+/// the model answers, or with an assistant turn after it: the answer's opening, which the model
+/// continues.
 pub(crate) fn split_turns(text: &str) -> Result<Vec<ChatTurn>, String> {
     let mut turns: Vec<ChatTurn> = Vec::new();
     for line in text.lines() {
@@ -63,9 +64,21 @@ pub(crate) fn split_turns(text: &str) -> Result<Vec<ChatTurn>, String> {
     for turn in &mut turns {
         turn.content = turn.content.trim().to_string();
     }
-    match turns.last() {
-        Some(last) if last.role == TurnRole::User && !last.content.is_empty() => Ok(turns),
-        _ => Err("the prompt must end with a non-empty `--- user ---` turn".into()),
+    let asks = match turns.as_slice() {
+        [.., user, opening] if opening.role == TurnRole::Assistant => {
+            user.role == TurnRole::User && !user.content.is_empty() && !opening.content.is_empty()
+        }
+        [.., user] => user.role == TurnRole::User && !user.content.is_empty(),
+        [] => false,
+    };
+    if asks {
+        Ok(turns)
+    } else {
+        Err(
+            "the prompt must end with a non-empty `--- user ---` turn, optionally followed by \
+             a non-empty `--- assistant ---` turn that opens the reply"
+                .into(),
+        )
     }
 }
 
@@ -96,5 +109,16 @@ mod tests {
     fn refuses_loose_text_and_missing_user_turn() {
         assert!(split_turns("hello\n--- user ---\nx").is_err());
         assert!(split_turns("--- system ---\nx\n--- user ---\n   ").is_err());
+        assert!(split_turns("--- system ---\nx\n--- assistant ---\nHi").is_err());
+        assert!(split_turns("--- user ---\nx\n--- assistant ---\n  ").is_err());
+    }
+
+    #[test]
+    fn a_final_assistant_turn_opens_the_reply() {
+        let turns =
+            split_turns("--- user ---\nReply to Ana.\n--- assistant ---\nHi Ana,\n").unwrap();
+        assert_eq!(turns.len(), 2);
+        assert_eq!(turns[1].role, TurnRole::Assistant);
+        assert_eq!(turns[1].content, "Hi Ana,");
     }
 }

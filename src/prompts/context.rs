@@ -41,6 +41,9 @@ pub struct ComposeContext {
     pub channel: String,
     /// e.g. "Monday, November 23, 2026".
     pub today: String,
+    /// The customary opening of a reply in the target language, e.g. "Hola Marta,". Ending
+    /// the template with it as a begun `--- assistant ---` turn keeps small models on task.
+    pub greeting: String,
 }
 
 /// Context of `translate`.
@@ -109,6 +112,7 @@ pub fn sample_compose() -> ComposeContext {
         },
         channel: "sms".into(),
         today: "Monday, November 23, 2026".into(),
+        greeting: "Hi Maria,".into(),
     }
 }
 

@@ -208,8 +208,14 @@ impl Store {
                 .await?
                 .ok_or(StoreError::NotFound("message"))?;
             let thread_id: String = row.try_get("thread_id")?;
+            // An operator's correction made before the classifier got here still wins.
             sqlx::query(
-                "UPDATE messages SET tags = $1, urgency = $2, language = $3, classified_at = $4 \
+                "UPDATE messages SET \
+                   tags = COALESCE((SELECT c.tags FROM label_corrections c \
+                                    WHERE c.message_id = messages.id), $1), \
+                   urgency = COALESCE((SELECT c.urgency FROM label_corrections c \
+                                       WHERE c.message_id = messages.id), $2), \
+                   language = $3, classified_at = $4 \
                  WHERE id = $5",
             )
             .bind(serde_json::to_string(&result.tags)?)
@@ -297,7 +303,7 @@ pub(crate) async fn insert_outbound(
 /// Thread urgency is the highest among its unanswered inbound messages (those after the last
 /// reply); its tags are those of the newest classified inbound message; its language comes from
 /// the thread's classified inbound messages, longest text winning, so a one-word "ok" never flips it.
-async fn refresh_thread_triage(
+pub(super) async fn refresh_thread_triage(
     conn: &mut AnyConnection,
     thread_id: &str,
 ) -> Result<(), StoreError> {

@@ -4,6 +4,7 @@
 //! other (times as unix milliseconds, flags as 0/1 integers) and only full-text search and
 //! transaction start differ by engine.
 
+mod corrections;
 mod cursor;
 mod drafts;
 mod follow_ups;
@@ -25,6 +26,7 @@ use sqlx::{AnyPool, Executor, Transaction};
 
 use crate::domain::{Role, UnknownVariant};
 
+pub use corrections::{CorrectedMessage, LabelCorrection};
 pub use cursor::CursorError;
 pub use drafts::NewDraft;
 pub use ingest::{InboundMessage, IngestQueue, Ingested};

@@ -139,7 +139,10 @@ impl LocalBackend {
     /// The prompt text the model will see.
     pub fn render(&self, prompt: &Prompt) -> Result<String, LlmError> {
         match prompt {
-            Prompt::Chat(messages) => self.template.render(messages, true),
+            Prompt::Chat(messages) => match super::begun_reply(messages) {
+                Some((earlier, begun)) => Ok(self.template.render(earlier, true)? + begun),
+                None => self.template.render(messages, true),
+            },
             Prompt::Raw(text) => Ok(text.clone()),
         }
     }

@@ -1,0 +1,232 @@
+//! Operator label corrections over real HTTP, on SQLite and PostgreSQL: they override the
+//! classifier, move Attention, retrain only the correcting tenant, and export as fixtures.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{spawn_app, Engine, TestApp};
+use parley::domain::{Role, TagScore, Urgency};
+use parley::store::Classified;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+on_both_engines!(
+    correction_overrides_labels_and_moves_attention,
+    correction_made_before_triage_survives_it,
+    corrections_retrain_only_that_tenant_and_export_as_fixtures,
+    bad_corrections_are_clear_errors,
+);
+
+async fn put_labels(app: &TestApp, key: &str, message: &str, body: Value) -> (u16, Value) {
+    let r = app
+        .client
+        .put(app.url(&format!("/v1/messages/{message}/labels")))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    common::decode(r).await
+}
+
+async fn correction_overrides_labels_and_moves_attention(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let (calm, _) = app
+        .sms("+15125550150", "can I get a quote for a new water heater")
+        .await;
+    let (thread, msg) = app.sms("+15125550151", "thanks!! see you then").await;
+    let (status, m) = put_labels(
+        &app,
+        &app.key,
+        &msg,
+        json!({"tags": ["booking_request", "booking_request"], "urgency": "emergency",
+               "author": "Ana"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{m}");
+    assert_eq!(m["urgency"], "emergency");
+    assert_eq!(m["tags"], json!([{"id": "booking_request", "score": 1.0}]));
+
+    let (_, list) = app.get("/v1/threads?filter=attention").await;
+    assert_eq!(list["threads"][0]["id"], thread.as_str(), "{list}");
+    assert_eq!(list["threads"][0]["urgency"], "emergency");
+    assert_eq!(list["threads"][1]["id"], calm.as_str());
+
+    // Urgency alone can be corrected later; the earlier tag correction stays.
+    let (status, m) = put_labels(&app, &app.key, &msg, json!({"urgency": "low"})).await;
+    assert_eq!(status, 200, "{m}");
+    assert_eq!(m["urgency"], "low");
+    assert_eq!(m["tags"][0]["id"], "booking_request");
+    let (_, page) = app.get(&format!("/v1/threads/{thread}/messages")).await;
+    assert_eq!(page["messages"][0]["urgency"], "low");
+}
+
+async fn correction_made_before_triage_survives_it(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let (_, msg) = app
+        .sms("+15125550152", "you charged me twice for the visit")
+        .await;
+    let (status, v) = put_labels(
+        &app,
+        &app.key,
+        &msg,
+        json!({"tags": ["billing", "complaint"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    // The classifier finishing afterwards keeps the operator's tags; its urgency fills the gap.
+    app.store
+        .store_classification(
+            &msg,
+            &Classified {
+                tags: vec![TagScore {
+                    id: "spam".into(),
+                    score: 0.9,
+                }],
+                urgency: Urgency::Normal,
+                language: Some("en".into()),
+            },
+        )
+        .await
+        .unwrap();
+    let (_, page) = app
+        .get(&format!(
+            "/v1/threads/{}/messages",
+            v["thread_id"].as_str().unwrap()
+        ))
+        .await;
+    let m = &page["messages"][0];
+    assert_eq!(m["tags"][0]["id"], "billing", "{m}");
+    assert_eq!(m["tags"][1]["id"], "complaint");
+    assert_eq!(m["urgency"], "normal");
+}
+
+/// Polls classify until the nearest-example reasons name `id` (the retrain runs in the
+/// background); returns whether it ever did.
+async fn classify_cites(app: &TestApp, key: &str, text: &str, id: &str) -> bool {
+    for _ in 0..150 {
+        let (status, v) = app
+            .post_as(key, "/v1/classify", json!({"text": text, "channel": "sms"}))
+            .await;
+        assert_eq!(status, 200, "{v}");
+        if v["reasons"].to_string().contains(id) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
+async fn corrections_retrain_only_that_tenant_and_export_as_fixtures(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let text = "zorblax frobnicator glitch on unit 7";
+    let (_, msg) = app.sms("+15125550153", text).await;
+    let (status, v) = put_labels(
+        &app,
+        &app.key,
+        &msg,
+        json!({"tags": ["billing"], "urgency": "high"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert!(classify_cites(&app, &app.key, text, &msg).await);
+    let (_, c) = app
+        .post("/v1/classify", json!({"text": text, "channel": "sms"}))
+        .await;
+    assert_eq!(c["tags"][0]["id"], "billing", "{c}");
+
+    let rival = app.store.create_key("rival", Role::Agent).await.unwrap();
+    let (_, other) = app
+        .post_as(
+            &rival,
+            "/v1/classify",
+            json!({"text": text, "channel": "sms"}),
+        )
+        .await;
+    assert!(!other["reasons"].to_string().contains(&msg), "{other}");
+
+    let (status, _) = app.get("/v1/labels/corrections").await;
+    assert_eq!(status, 403, "agents do not export customer text");
+    let op = app.store.create_key("acme", Role::Operator).await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/v1/labels/corrections"))
+        .bearer_auth(&op)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.unwrap();
+    let lines: Vec<Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{body}");
+    assert_eq!(lines[0]["id"], msg.as_str());
+    assert_eq!(lines[0]["text"], text);
+    assert_eq!(lines[0]["channel"], "sms");
+    assert_eq!(lines[0]["tags"], json!(["billing"]));
+    assert_eq!(lines[0]["urgency"], "high");
+    let (_, rival_export) = app
+        .get_as(
+            &app.store.create_key("rival", Role::Operator).await.unwrap(),
+            "/v1/labels/corrections",
+        )
+        .await;
+    assert_eq!(rival_export, Value::String(String::new()));
+}
+
+async fn bad_corrections_are_clear_errors(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let (thread, msg) = app.sms("+15125550154", "is Mike still coming today?").await;
+    let cases = [
+        (json!({}), 422, "nothing to correct"),
+        (json!({"tags": []}), 422, "at least one tag"),
+        (
+            json!({"tags": ["urgentest"]}),
+            422,
+            "unknown tag `urgentest`",
+        ),
+        (json!({"urgency": "panic"}), 422, "urgency"),
+        (json!({"tags": "billing"}), 422, "tags"),
+        (json!({"urgencey": "high"}), 422, "urgencey"),
+    ];
+    for (body, want, says) in cases {
+        let (status, v) = put_labels(&app, &app.key, &msg, body.clone()).await;
+        assert_eq!(status, want, "{body} -> {v}");
+        assert!(
+            v["error"]["message"].to_string().contains(says),
+            "{body} -> {v}"
+        );
+    }
+    let (status, v) = put_labels(
+        &app,
+        &app.key,
+        "no-such-message",
+        json!({"urgency": "high"}),
+    )
+    .await;
+    assert_eq!(status, 404, "{v}");
+    let rival = app.store.create_key("rival", Role::Agent).await.unwrap();
+    let (status, v) = put_labels(&app, &rival, &msg, json!({"urgency": "high"})).await;
+    assert_eq!(
+        status, 404,
+        "another tenant's message does not exist for them: {v}"
+    );
+    let (_, out) = app
+        .send(
+            Method::POST,
+            &format!("/v1/threads/{thread}/messages"),
+            Some(json!({"body": "Yes, Mike is on his way.", "channel": "sms", "author": "Ana"})),
+        )
+        .await;
+    let (status, v) = put_labels(
+        &app,
+        &app.key,
+        out["id"].as_str().unwrap(),
+        json!({"urgency": "high"}),
+    )
+    .await;
+    assert_eq!(status, 422, "{v}");
+}

@@ -82,14 +82,22 @@ pub fn contains_word_folded(haystack: &str, word: &str) -> bool {
     if word.is_empty() {
         return false;
     }
-    let joins = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() && !is_cjk(c));
+    // Two letters join into one word unless either is CJK (written without spaces) or they
+    // are of different scripts: "Sarah님" is the name and an honorific, "Banana" is not "Ana".
+    let joined = |a: Option<char>, b: Option<char>| match (a, b) {
+        (Some(a), Some(b)) => {
+            a.is_alphanumeric()
+                && b.is_alphanumeric()
+                && !is_cjk(a)
+                && !is_cjk(b)
+                && a.is_ascii_alphanumeric() == b.is_ascii_alphanumeric()
+        }
+        _ => false,
+    };
     haystack.match_indices(&word).any(|(start, m)| {
         let before = haystack[..start].chars().next_back();
         let after = haystack[start + m.len()..].chars().next();
-        let first = word.chars().next();
-        let last = word.chars().next_back();
-        // A boundary matters only where the name itself starts or ends with a joining letter.
-        (!joins(first) || !joins(before)) && (!joins(last) || !joins(after))
+        !joined(before, word.chars().next()) && !joined(word.chars().next_back(), after)
     })
 }
 
@@ -156,6 +164,8 @@ mod tests {
         assert!(contains_word_folded(&fold("Hola José!"), "Jose"));
         assert!(contains_word_folded(&fold("王先生您好"), "王"));
         assert!(contains_word_folded(&fold("Hi O'Brien"), "O'Brien"));
+        assert!(contains_word_folded(&fold("Sarah님, 안녕하세요"), "Sarah"));
+        assert!(!contains_word_folded(&fold("Ирины"), "Ирин"));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use futures::StreamExt;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use super::facts;
 use super::guardrails::{self, DraftContext, Violation};
 use crate::domain::{Channel, Direction, VoiceSettings};
 use crate::llm::{begun_reply, ChatMessage, GenerateEvent, GenerateRequest, LlmBackend, LlmError};
@@ -141,14 +142,15 @@ pub fn greeting(language: &str, first: &str) -> String {
         "vi" => format!("Chào {first},"),
         "zh" => format!("{first}，您好！"),
         "tl" => format!("Hi {first}, magandang araw po!"),
-        "ko" => format!("{first}님, 안녕하세요."),
+        // A space before the honorific keeps a foreign name a separate word.
+        "ko" => format!("{first} 님, 안녕하세요."),
         "fr" => format!("Bonjour {first},"),
         "pt" => format!("Olá {first},"),
         "ru" => format!("Здравствуйте, {first}!"),
         "ar" => format!("مرحباً {first}،"),
         "de" => format!("Hallo {first},"),
         "it" => format!("Ciao {first},"),
-        "ja" => format!("{first}様、こんにちは。"),
+        "ja" => format!("{first} 様、こんにちは。"),
         "hi" => format!("नमस्ते {first},"),
         _ => format!("Hi {first},"),
     }
@@ -256,6 +258,10 @@ fn render_prompt(
         channel: if sms { "sms" } else { "email" }.to_string(),
         today: today(&input.business),
         greeting: greeting(&language, &first),
+        must_include: facts::extract(goal, &input.business.technicians)
+            .iter()
+            .map(|f| f.spelled(&language))
+            .collect(),
     };
     let turns = prompts::render(PromptName::Compose, &input.template, &ctx)?;
     let instructions = turns

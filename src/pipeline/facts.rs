@@ -30,6 +30,162 @@ impl fmt::Display for Fact {
     }
 }
 
+impl Fact {
+    /// The fact as a reply in `language` should write it: "2 PM" in English and "14:00"
+    /// elsewhere, the weekday in the target language, prices with a dollar sign. Small models
+    /// copy a written-out fact far more reliably than they convert one.
+    pub fn spelled(&self, language: &str) -> String {
+        match self {
+            Fact::Time { hour, minute } if language == "en" => {
+                let h12 = match hour % 12 {
+                    0 => 12,
+                    h => h,
+                };
+                let meridiem = if *hour >= 12 { "PM" } else { "AM" };
+                if *minute == 0 {
+                    format!("{h12} {meridiem}")
+                } else {
+                    format!("{h12}:{minute:02} {meridiem}")
+                }
+            }
+            Fact::Time { hour, minute } => format!("{hour}:{minute:02}"),
+            Fact::Price(p) => format!("${}", grouped(p)),
+            Fact::Weekday(d) => weekday_name(*d, language).to_string(),
+            Fact::Name(n) | Fact::Number(n) => n.clone(),
+        }
+    }
+}
+
+/// "2400" → "2,400".
+fn grouped(digits: &str) -> String {
+    let n = digits.len();
+    let mut out = String::with_capacity(n + n / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (n - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The weekday (0 = Monday) as written in `language`; English for a language not listed.
+fn weekday_name(day: usize, language: &str) -> &'static str {
+    const NAMES: [(&str, [&str; 7]); 10] = [
+        (
+            "en",
+            [
+                "Monday",
+                "Tuesday",
+                "Wednesday",
+                "Thursday",
+                "Friday",
+                "Saturday",
+                "Sunday",
+            ],
+        ),
+        (
+            "es",
+            [
+                "lunes",
+                "martes",
+                "miércoles",
+                "jueves",
+                "viernes",
+                "sábado",
+                "domingo",
+            ],
+        ),
+        (
+            "vi",
+            [
+                "thứ Hai",
+                "thứ Ba",
+                "thứ Tư",
+                "thứ Năm",
+                "thứ Sáu",
+                "thứ Bảy",
+                "Chủ Nhật",
+            ],
+        ),
+        (
+            "zh",
+            ["周一", "周二", "周三", "周四", "周五", "周六", "周日"],
+        ),
+        (
+            "tl",
+            [
+                "Lunes",
+                "Martes",
+                "Miyerkules",
+                "Huwebes",
+                "Biyernes",
+                "Sabado",
+                "Linggo",
+            ],
+        ),
+        (
+            "ko",
+            [
+                "월요일",
+                "화요일",
+                "수요일",
+                "목요일",
+                "금요일",
+                "토요일",
+                "일요일",
+            ],
+        ),
+        (
+            "fr",
+            [
+                "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche",
+            ],
+        ),
+        (
+            "pt",
+            [
+                "segunda-feira",
+                "terça-feira",
+                "quarta-feira",
+                "quinta-feira",
+                "sexta-feira",
+                "sábado",
+                "domingo",
+            ],
+        ),
+        (
+            "ru",
+            [
+                "понедельник",
+                "вторник",
+                "среда",
+                "четверг",
+                "пятница",
+                "суббота",
+                "воскресенье",
+            ],
+        ),
+        (
+            "ar",
+            [
+                "الاثنين",
+                "الثلاثاء",
+                "الأربعاء",
+                "الخميس",
+                "الجمعة",
+                "السبت",
+                "الأحد",
+            ],
+        ),
+    ];
+    let names = NAMES
+        .iter()
+        .find(|(code, _)| *code == language)
+        .map_or(&NAMES[0].1, |(_, names)| names);
+    names[day % 7]
+}
+
 /// Weekday names per language, Monday first; the first entry is English. Each list holds the
 /// spellings customers' languages use, with and without diacritics.
 const WEEKDAYS: [&[&str]; 7] = [
@@ -490,6 +646,21 @@ mod tests {
 
     fn techs() -> Vec<String> {
         vec!["Mike".to_string(), "Luis".to_string()]
+    }
+
+    #[test]
+    fn facts_are_spelled_for_the_target_language() {
+        let facts = extract(
+            "Trey can come Wednesday at 2 PM; panel is $2,400",
+            &["Trey Jackson".to_string()],
+        );
+        let en: Vec<String> = facts.iter().map(|f| f.spelled("en")).collect();
+        assert_eq!(en, ["Trey", "Wednesday", "2 PM", "$2,400"]);
+        let ko: Vec<String> = facts.iter().map(|f| f.spelled("ko")).collect();
+        assert_eq!(ko, ["Trey", "수요일", "14:00", "$2,400"]);
+        for f in &facts {
+            assert!(present(f, &f.spelled("es")), "{f} as {}", f.spelled("es"));
+        }
     }
 
     #[test]

@@ -200,6 +200,13 @@ pub fn check(
         ));
     }
 
+    if refuses(text) {
+        out.push(Violation::new(
+            "refusal",
+            "refuses instead of writing the reply the instruction asks for",
+        ));
+    }
+
     let draft_words = words(text);
     // Six words in a row from the instructions is a leak, not a coincidence.
     let leaked = ngrams(&words(ctx.instructions), 6);
@@ -265,7 +272,7 @@ pub fn check(
         // Names can be transliterated in non-Latin scripts; only hold Latin-script drafts to them.
         .filter(|f| !matches!(f, Fact::Name(_)) || latin_script(ctx.language))
         .filter(|f| !facts::present(f, text))
-        .map(|f| f.to_string())
+        .map(|f| f.spelled(ctx.language))
         .collect();
     if !missing.is_empty() {
         out.push(Violation::new(
@@ -292,6 +299,25 @@ pub fn check(
         ));
     }
     out
+}
+
+/// Whether the draft is a model's refusal ("I'm sorry, but I can't assist with that"): small
+/// instruction-tuned models sometimes refuse harmless business replies.
+fn refuses(text: &str) -> bool {
+    const REFUSALS: &[&str] = &[
+        "can't assist with",
+        "cannot assist with",
+        "can't help with that",
+        "cannot help with that",
+        "unable to assist",
+        "can't fulfill",
+        "cannot fulfill",
+        "as an ai",
+        "i'm not able to help",
+        "i am not able to help",
+    ];
+    let lower = text.to_lowercase().replace('\u{2019}', "'");
+    REFUSALS.iter().any(|r| lower.contains(r))
 }
 
 fn latin_script(language: &str) -> bool {
@@ -366,6 +392,16 @@ mod tests {
         ));
         assert!(c.contains(&"parrot"));
         assert!(c.contains(&"missing_fact"));
+    }
+
+    #[test]
+    fn refusals_are_flagged() {
+        let v = check(
+            "Hi Maria, I\u{2019}m sorry, but I can\u{2019}t assist with that.",
+            &ctx("propose 3 PM Tuesday", &[], "en"),
+            &english,
+        );
+        assert!(codes(&v).contains(&"refusal"), "{v:?}");
     }
 
     #[test]

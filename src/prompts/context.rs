@@ -44,6 +44,9 @@ pub struct ComposeContext {
     /// The customary opening of a reply in the target language, e.g. "Hola Marta,". Ending
     /// the template with it as a begun `--- assistant ---` turn keeps small models on task.
     pub greeting: String,
+    /// The goal's concrete facts (names, days, times, prices) as the reply should write them
+    /// in the target language, e.g. ["Mike", "3 PM"]; the guardrails check each is present.
+    pub must_include: Vec<String>,
 }
 
 /// Context of `translate`.
@@ -113,6 +116,7 @@ pub fn sample_compose() -> ComposeContext {
         channel: "sms".into(),
         today: "Monday, November 23, 2026".into(),
         greeting: "Hi Maria,".into(),
+        must_include: vec!["Mike".into(), "3 PM".into()],
     }
 }
 

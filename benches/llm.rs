@@ -6,10 +6,17 @@
 //! Memory is the process's resident set, so run one model per process for a clean number:
 //! `for m in smollm2-135m-instruct qwen2.5-coder-0.5b-instruct qwen2.5-coder-1.5b-instruct; do
 //! PARLEY_BENCH_MODELS=$m cargo bench --bench llm; done`.
+//!
+//! `PARLEY_BENCH_SPECULATIVE=target,draft` (e.g. `qwen2.5-coder-1.5b-instruct,qwen2.5-coder-0.5b-instruct`)
+//! instead compares the target's plain greedy decode of the draft-shaped prompt with speculative
+//! decoding for several proposal lengths: tokens/s, acceptance, and whether the text matched.
 
 use std::time::Instant;
 
 use parley::llm::local::model::{LoadOptions, Model};
+use parley::llm::local::speculative::{self, argmax};
+use parley::llm::local::template::ChatTemplate;
+use parley::llm::local::tokenizer::GgufTokenizer;
 use parley::llm::local::{LocalBackend, LocalConfig};
 use parley::llm::{fetch, manifest, ChatMessage, GenerateRequest, LlmBackend, Prompt};
 
@@ -131,11 +138,91 @@ async fn bench_ttft(id: &str, path: std::path::PathBuf) -> (usize, f64, f64, u32
     )
 }
 
+/// Reply length for the speculative comparison: a short SMS draft.
+const SPEC_TOKENS: usize = 60;
+
+fn model_file(id: &str) -> std::path::PathBuf {
+    fetch::local_path(&manifest::find(id).expect("manifest"), &fetch::cache_dir())
+        .unwrap_or_else(|| panic!("{id} is not in the cache: parley models fetch {id}"))
+}
+
+fn bench_speculative(target_id: &str, draft_id: &str) {
+    let (target, ct) = Model::load(&model_file(target_id), LoadOptions::default()).expect("load");
+    let (draft, _) = Model::load(&model_file(draft_id), LoadOptions::default()).expect("load");
+    let tok = GgufTokenizer::from_gguf(&ct).expect("tokenizer");
+    let source = ct
+        .metadata
+        .get("tokenizer.chat_template")
+        .and_then(|v| v.to_string().ok())
+        .map(String::as_str);
+    let template = ChatTemplate::new(source, tok.bos_token.as_deref(), tok.eos_token.as_deref())
+        .expect("template");
+    let mut messages = thread();
+    messages.push(goal());
+    let prompt = tok
+        .encode(&template.render(&messages, true).expect("render"))
+        .expect("encode");
+
+    // plain greedy on the target, the reference output
+    let mut kv = target.new_kv();
+    let mut logits = target.forward(&prompt, &mut kv).expect("prefill");
+    let t = Instant::now();
+    let mut plain = Vec::new();
+    while plain.len() < SPEC_TOKENS {
+        let next = argmax(&logits);
+        if tok.is_stop(next) {
+            break;
+        }
+        plain.push(next);
+        logits = target.forward(&[next], &mut kv).expect("decode");
+    }
+    let plain_ms = t.elapsed().as_secs_f64() * 1000.0;
+    println!(
+        "prompt {} tokens; target {target_id}, draft {draft_id}",
+        prompt.len()
+    );
+    println!("| decoding | tokens | decode ms | tok/s | speed-up | acceptance | target passes | same text as plain |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let plain_rate = plain.len() as f64 / (plain_ms / 1000.0);
+    println!(
+        "| plain greedy | {} | {plain_ms:.0} | {plain_rate:.1} | 1.00x | | {} | |",
+        plain.len(),
+        plain.len()
+    );
+    for k in [2, 3, 4, 6] {
+        let (out, stats) = speculative::greedy(&target, &draft, &prompt, SPEC_TOKENS, k, |id| {
+            tok.is_stop(id)
+        })
+        .expect("speculative");
+        let rate = out.len() as f64 / (stats.decode_ms / 1000.0);
+        println!(
+            "| speculative k={k} | {} | {:.0} | {rate:.1} | {:.2}x | {:.0} % | {} | {} |",
+            out.len(),
+            stats.decode_ms,
+            rate / plain_rate,
+            stats.acceptance() * 100.0,
+            stats.target_passes,
+            if out == plain { "yes" } else { "no" }
+        );
+        if out != plain {
+            println!("k={k} text: {:?}", tok.decode(&out));
+        }
+    }
+    println!("plain: {:?}", tok.decode(&plain));
+}
+
 fn main() {
     // `cargo test --all-targets` runs bench binaries too, without `--bench`: minutes of model
     // runs are not a test, so only `cargo bench` measures.
     if !std::env::args().any(|a| a == "--bench") {
         println!("llm benchmark: skipped outside `cargo bench`");
+        return;
+    }
+    if let Ok(pair) = std::env::var("PARLEY_BENCH_SPECULATIVE") {
+        let (target, draft) = pair
+            .split_once(',')
+            .expect("PARLEY_BENCH_SPECULATIVE=target,draft");
+        bench_speculative(target.trim(), draft.trim());
         return;
     }
     let cache = fetch::cache_dir();

@@ -9,6 +9,7 @@ use parley::http::{self, AppState};
 use parley::llm::cli::{self as llm_cli, GenerateArgs, ModelsCommand};
 use parley::llm::fetch::FetchOptions;
 use parley::llm::select::BackendChoice;
+use parley::pipeline::compose::Route;
 use parley::prompts::PromptLibrary;
 use parley::prompts::PromptName;
 use parley::store::Store;
@@ -163,6 +164,13 @@ async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
             detect: Arc::new(detect.clone()),
             template: compose.source,
             template_version: compose.version,
+            route: if args.via_english {
+                Route::ViaEnglish {
+                    translate_template: library.get(PromptName::Translate).source,
+                }
+            } else {
+                Route::Direct
+            },
         })
     } else {
         None

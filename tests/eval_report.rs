@@ -200,6 +200,7 @@ fn args(suites: Vec<PathBuf>, dir: &std::path::Path) -> EvalArgs {
         suites,
         backend: None,
         model: None,
+        via_english: false,
         prompts: Some(dir.join("prompts")),
         limit: None,
         out: Some(dir.join("out")),

@@ -18,6 +18,7 @@ on_both_engines!(
     active_excludes_resolved_threads,
     drafts_filter_and_new_inbound_makes_drafts_stale,
     attention_orders_by_urgency_then_longest_wait,
+    thread_language_is_sticky,
     cursor_pagination_visits_every_thread_once,
     search_matches_name_phone_email_and_body,
     messages_page_oldest_first_with_cursor,
@@ -348,6 +349,7 @@ async fn attention_orders_by_urgency_then_longest_wait(engine: Engine) {
                 }],
                 urgency: Urgency::Emergency,
                 language: Some("en".into()),
+                language_confidence: Some(0.9),
             },
         )
         .await
@@ -366,6 +368,50 @@ async fn attention_orders_by_urgency_then_longest_wait(engine: Engine) {
     assert_eq!(list["threads"][0]["urgency"], "emergency");
     assert_eq!(list["threads"][0]["tags"], json!(["booking_request"]));
     assert_eq!(list["threads"][0]["language"], "en");
+}
+
+async fn thread_language_is_sticky(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let from = "+15125550150";
+    let classify = |msg: String, language: &'static str, confidence: f32| {
+        let app = &app;
+        async move {
+            app.store
+                .store_classification(
+                    &msg,
+                    &Classified {
+                        tags: vec![],
+                        urgency: Urgency::Normal,
+                        language: Some(language.into()),
+                        language_confidence: Some(confidence),
+                    },
+                )
+                .await
+                .unwrap();
+        }
+    };
+    let language = |thread: String| {
+        let app = &app;
+        async move { app.get(&format!("/v1/threads/{thread}")).await.1["language"].clone() }
+    };
+    let (t, m) = app
+        .sms(
+            from,
+            "Hola, el aire acondicionado no enfría desde ayer, pueden venir",
+        )
+        .await;
+    classify(m, "es", 0.95).await;
+    assert_eq!(language(t.clone()).await, "es");
+    // A short reply in another language, then one decisive one, leave it alone…
+    let (_, m) = app.sms(from, "ok thx").await;
+    classify(m, "en", 0.7).await;
+    let (_, m) = app.sms(from, "Thanks, see you tomorrow").await;
+    classify(m, "en", 0.8).await;
+    assert_eq!(language(t.clone()).await, "es");
+    // …a second decisive one in a row flips it.
+    let (_, m) = app.sms(from, "Please call when you are on the way").await;
+    classify(m, "en", 0.8).await;
+    assert_eq!(language(t).await, "en");
 }
 
 async fn cursor_pagination_visits_every_thread_once(engine: Engine) {

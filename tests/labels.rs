@@ -86,6 +86,7 @@ async fn correction_made_before_triage_survives_it(engine: Engine) {
                 }],
                 urgency: Urgency::Normal,
                 language: Some("en".into()),
+                language_confidence: Some(0.9),
             },
         )
         .await

@@ -134,6 +134,30 @@ fn forward_matches_candle_reference_qwen05() {
     check_forward_matches_candle("qwen2.5-coder-0.5b-instruct");
 }
 
+/// Speculative decoding with a model as its own draft: the batched check agrees with nearly
+/// every proposal (only float near-ties may differ), each pass yields at least one token, and
+/// `forward_all`'s last row is `forward`'s logits.
+#[test]
+fn speculative_decoding_with_itself_as_draft_accepts_its_proposals() {
+    let Some(path) = model_path("smollm2-135m-instruct") else {
+        return;
+    };
+    let (model, _) = Model::load(&path, LoadOptions::default()).unwrap();
+    let prompt: Vec<u32> = (0..24).map(|i| 200 + i * 53).collect();
+    let (out, stats) =
+        parley::llm::local::speculative::greedy(&model, &model, &prompt, 24, 4, |_| false).unwrap();
+    assert_eq!(out.len(), 24);
+    assert!(stats.target_passes <= out.len());
+    assert!(stats.acceptance() > 0.6, "{stats:?}");
+
+    let mut kv = model.new_kv();
+    let all = model.forward_all(&prompt, &mut kv).unwrap();
+    let mut kv = model.new_kv();
+    let last = model.forward(&prompt, &mut kv).unwrap();
+    assert_eq!(all.len(), prompt.len());
+    assert_eq!(all[prompt.len() - 1], last);
+}
+
 fn backend(id: &str, queue_capacity: usize) -> Option<LocalBackend> {
     let path = model_path(id)?;
     let mut cfg = LocalConfig::new(id, path);
@@ -181,6 +205,48 @@ async fn qwen_drafts_the_requested_appointment_deterministically() {
         second.usage.cached_prompt_tokens + 1 >= second.usage.prompt_tokens,
         "{:?}",
         second.usage
+    );
+}
+
+/// Cache warm-ups have a lane of their own: a burst of them (one per inbound message) never
+/// refuses an operator's draft, and what does not fit in the lane is skipped, not queued.
+#[tokio::test]
+async fn smollm_prefill_burst_never_refuses_a_draft() {
+    let Some(b) = backend("smollm2-135m-instruct", 1) else {
+        return;
+    };
+    let b = Arc::new(b);
+    let mut warmups = Vec::new();
+    for i in 0..6 {
+        let b = b.clone();
+        warmups.push(tokio::spawn(async move {
+            let thread = vec![
+                ChatMessage::system("You are the office assistant of a plumbing company."),
+                ChatMessage::user(format!(
+                    "Thread {i}: the water heater in the garage is leaking from the bottom and \
+                     the pilot light keeps going out. Can someone come this week?"
+                )),
+            ];
+            b.prefill(Prompt::Chat(thread)).await
+        }));
+    }
+    // let every warm-up reach the backend before the draft does
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let mut req = GenerateRequest::chat(vec![ChatMessage::user("Say hello.")], 4);
+    req.stop = vec!["\n".into()];
+    let draft = b.complete(req).await;
+    assert!(draft.is_ok(), "{draft:?}");
+    let mut skipped = 0;
+    for w in warmups {
+        match w.await.unwrap() {
+            Ok(()) => {}
+            Err(LlmError::Overloaded { .. }) => skipped += 1,
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert!(
+        skipped >= 1,
+        "six warm-ups fit a lane of two plus one running"
     );
 }
 

@@ -10,7 +10,9 @@ use super::fixtures::DraftCase;
 use super::traits::{DraftOutput, Drafter, MessageClassifier, MessagePrediction};
 use crate::domain::{Channel, VoiceSettings};
 use crate::llm::LlmBackend;
-use crate::pipeline::compose::{compose_blocking, ComposeInput, LanguageDetector, ThreadTurn};
+use crate::pipeline::compose::{
+    compose_blocking, ComposeInput, LanguageDetector, Route, ThreadTurn,
+};
 use crate::triage::Triage;
 
 /// The shipped classifier, as the service runs it.
@@ -39,6 +41,7 @@ pub struct ComposeDrafter {
     pub detect: LanguageDetector,
     pub template: String,
     pub template_version: String,
+    pub route: Route,
 }
 
 #[async_trait]
@@ -65,6 +68,7 @@ impl Drafter for ComposeDrafter {
             goal: case.goal.clone(),
             language: None,
             template: self.template.clone(),
+            route: self.route.clone(),
         };
         let done = compose_blocking(self.backend.clone(), self.detect.clone(), input)
             .await
@@ -76,7 +80,11 @@ impl Drafter for ComposeDrafter {
 
     fn describe(&self) -> String {
         let info = self.backend.describe();
-        format!("{}:{} greedy", info.kind, info.model)
+        let route = match self.route {
+            Route::Direct => "",
+            Route::ViaEnglish { .. } => ", via English",
+        };
+        format!("{}:{} greedy{route}", info.kind, info.model)
     }
 
     fn template_version(&self) -> Option<String> {

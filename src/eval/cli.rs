@@ -39,6 +39,11 @@ pub struct EvalArgs {
     #[arg(long, value_name = "DIR", env = "PARLEY_EVAL_PROMPTS")]
     pub prompts: Option<PathBuf>,
 
+    /// Write non-English drafts in English first and translate them (to compare with writing
+    /// in the target language directly).
+    #[arg(long)]
+    pub via_english: bool,
+
     /// Run only the first N cases of each suite.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,

@@ -241,6 +241,7 @@ pub async fn compose(
         goal: req.goal,
         language: req.language,
         template,
+        route: compose::Route::Direct,
     };
     let rx = compose::compose(backend, state.language_detector(), input)?;
     let respond = |done: compose::Composed| async move {
@@ -307,7 +308,7 @@ pub async fn translate(
     .await?
     .source;
     let done = translate::translate(
-        backend,
+        &*backend,
         &state.language_detector(),
         &template,
         &req.text,

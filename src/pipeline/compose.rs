@@ -38,6 +38,18 @@ pub struct ComposeInput {
     pub language: Option<String>,
     /// Template text to use (a business's override or the default).
     pub template: String,
+    pub route: Route,
+}
+
+/// How a reply in a language other than English gets written.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Route {
+    /// In the target language, by the compose prompt alone.
+    #[default]
+    Direct,
+    /// In English first (where small models follow instructions best), then translated with
+    /// this template; the translation keeps the English draft's facts (`translate`).
+    ViaEnglish { translate_template: String },
 }
 
 /// A finished draft and what is still wrong with it.
@@ -377,6 +389,31 @@ async fn run(
     tx: &mpsc::Sender<Result<ComposeEvent, ComposeError>>,
     started: Instant,
 ) -> Result<Option<Composed>, ComposeError> {
+    if let Route::ViaEnglish { translate_template } = &input.route {
+        if prepared.language != "en" {
+            return via_english(
+                backend,
+                detect,
+                input,
+                prepared,
+                translate_template,
+                tx,
+                started,
+            )
+            .await;
+        }
+    }
+    run_direct(backend, detect, input, prepared, tx, started).await
+}
+
+async fn run_direct(
+    backend: &dyn LlmBackend,
+    detect: &LanguageDetector,
+    input: &ComposeInput,
+    prepared: Prepared,
+    tx: &mpsc::Sender<Result<ComposeEvent, ComposeError>>,
+    started: Instant,
+) -> Result<Option<Composed>, ComposeError> {
     let judge = |text: &str| {
         let ctx = DraftContext {
             goal: &input.goal,
@@ -435,6 +472,69 @@ async fn run(
         language: prepared.language,
         flags,
         attempts,
+        latency_ms: started.elapsed().as_millis() as u64,
+    }))
+}
+
+/// The `Route::ViaEnglish` draft: an English draft, not streamed, then its translation into
+/// the target language, streamed once it is checked. Judged like a direct draft.
+async fn via_english(
+    backend: &dyn LlmBackend,
+    detect: &LanguageDetector,
+    input: &ComposeInput,
+    prepared: Prepared,
+    translate_template: &str,
+    tx: &mpsc::Sender<Result<ComposeEvent, ComposeError>>,
+    started: Instant,
+) -> Result<Option<Composed>, ComposeError> {
+    let english_input = ComposeInput {
+        language: Some("en".to_string()),
+        route: Route::Direct,
+        ..input.clone()
+    };
+    let english = prepare(&english_input, detect)?;
+    let (sink, mut drain) = mpsc::channel(64);
+    // The English draft is an intermediate: its tokens are not the operator's reply.
+    let drained = tokio::spawn(async move { while drain.recv().await.is_some() {} });
+    let english_draft =
+        run_direct(backend, detect, &english_input, english, &sink, started).await?;
+    drop(sink);
+    let _ = drained.await;
+    let Some(english_draft) = english_draft else {
+        return Ok(None);
+    };
+    let translated = super::translate::translate(
+        backend,
+        detect,
+        translate_template,
+        &english_draft.text,
+        Some("en"),
+        &prepared.language,
+    )
+    .await?;
+    let text = guardrails::tidy(&translated.text);
+    if tx
+        .send(Ok(ComposeEvent::Token(text.clone())))
+        .await
+        .is_err()
+    {
+        return Ok(None);
+    }
+    let ctx = DraftContext {
+        goal: &input.goal,
+        language: &prepared.language,
+        inbound: &prepared.inbound,
+        instructions: &prepared.instructions,
+        first_name: &prepared.first_name,
+        technicians: &input.business.technicians,
+        sms: prepared.sms,
+    };
+    let flags = guardrails::check(&text, &ctx, &|t: &str| detect(t));
+    Ok(Some(Composed {
+        text,
+        language: prepared.language,
+        flags,
+        attempts: english_draft.attempts + 1,
         latency_ms: started.elapsed().as_millis() as u64,
     }))
 }

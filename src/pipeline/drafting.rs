@@ -64,6 +64,7 @@ impl ThreadContext {
             goal,
             language: language.or(self.thread.language.clone()),
             template: self.template.clone(),
+            route: compose::Route::Direct,
         }
     }
 }

@@ -1,8 +1,6 @@
 //! Translation that keeps what must not change: numbers, times, prices and names are checked
 //! against the original, with one retry that names what was lost.
 
-use std::sync::Arc;
-
 use super::compose::{language_name, ComposeError, LanguageDetector, SUPPORTED_LANGUAGES};
 use super::facts::{self, Fact};
 use super::guardrails::tidy;
@@ -46,7 +44,7 @@ fn kept_facts(text: &str) -> Vec<Fact> {
 }
 
 pub async fn translate(
-    backend: Arc<dyn LlmBackend>,
+    backend: &dyn LlmBackend,
     detect: &LanguageDetector,
     template: &str,
     text: &str,

@@ -118,6 +118,7 @@ pub fn to_stored(c: &Classification) -> Classified {
         tags: c.tags.clone(),
         urgency: c.urgency.level,
         language: c.language.as_ref().map(|l| l.code.clone()),
+        language_confidence: c.language.as_ref().map(|l| l.confidence),
     }
 }
 

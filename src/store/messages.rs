@@ -4,7 +4,10 @@
 use sqlx::{AnyConnection, Row};
 
 use super::{cursor, new_id, now_ms, rows, Store, StoreError};
-use crate::domain::{Channel, DeliveryStatus, Direction, Message, TagScore, Urgency};
+use crate::domain::{
+    Channel, DeliveryStatus, Direction, LanguageGuess, Message, TagScore, Urgency,
+};
+use crate::triage::{ThreadLanguage, Triage};
 
 /// A page of messages, oldest first, and the cursor for the page before it.
 #[derive(Debug, Clone)]
@@ -27,6 +30,8 @@ pub struct Classified {
     pub tags: Vec<TagScore>,
     pub urgency: Urgency,
     pub language: Option<String>,
+    /// The detector's confidence in `language`.
+    pub language_confidence: Option<f32>,
 }
 
 const MESSAGES_CURSOR: &str = "messages";
@@ -215,12 +220,13 @@ impl Store {
                                     WHERE c.message_id = messages.id), $1), \
                    urgency = COALESCE((SELECT c.urgency FROM label_corrections c \
                                        WHERE c.message_id = messages.id), $2), \
-                   language = $3, classified_at = $4 \
-                 WHERE id = $5",
+                   language = $3, language_confidence = $4, classified_at = $5 \
+                 WHERE id = $6",
             )
             .bind(serde_json::to_string(&result.tags)?)
             .bind(result.urgency.as_str())
             .bind(&result.language)
+            .bind(result.language_confidence.map(f64::from))
             .bind(now)
             .bind(message_id)
             .execute(&mut *tx)
@@ -301,14 +307,15 @@ pub(crate) async fn insert_outbound(
 }
 
 /// Thread urgency is the highest among its unanswered inbound messages (those after the last
-/// reply); its tags are those of the newest classified inbound message; its language comes from
-/// the thread's classified inbound messages, longest text winning, so a one-word "ok" never flips it.
+/// reply); its tags are those of the newest classified inbound message; its language is sticky
+/// (`ThreadLanguage`): set by the first decisive inbound message and flipped only by a run of
+/// them or one long confident one, so a one-word "ok" never changes it.
 pub(super) async fn refresh_thread_triage(
     conn: &mut AnyConnection,
     thread_id: &str,
 ) -> Result<(), StoreError> {
     let found = sqlx::query(
-        "SELECT direction, urgency, tags, language, LENGTH(body) AS len, sender_blocked \
+        "SELECT direction, urgency, tags, language, language_confidence, body, sender_blocked \
          FROM messages WHERE thread_id = $1 ORDER BY created_at, seq",
     )
     .bind(thread_id)
@@ -316,7 +323,7 @@ pub(super) async fn refresh_thread_triage(
     .await?;
     let mut urgency: Option<Urgency> = None;
     let mut tags: Vec<String> = Vec::new();
-    let mut language: Option<(i64, String)> = None;
+    let mut language = ThreadLanguage::new();
     for row in &found {
         if row.try_get::<String, _>("direction")? == Direction::Outbound.as_str() {
             urgency = None;
@@ -331,20 +338,22 @@ pub(super) async fn refresh_thread_triage(
             let scored: Vec<TagScore> = serde_json::from_str(&row.try_get::<String, _>("tags")?)?;
             tags = scored.into_iter().map(|t| t.id).collect();
         }
-        if let Some(lang) = row.try_get::<Option<String>, _>("language")? {
-            let len: i64 = row.try_get("len")?;
-            if language.as_ref().is_none_or(|(best, _)| len >= *best) {
-                language = Some((len, lang));
-            }
+        if let Some(code) = row.try_get::<Option<String>, _>("language")? {
+            let confidence = row
+                .try_get::<Option<f64>, _>("language_confidence")?
+                .map_or(1.0, |c| c as f32);
+            let words = Triage::word_count(&row.try_get::<String, _>("body")?);
+            language.observe(words, Some(&LanguageGuess { code, confidence }));
         }
     }
+    let language = language.current().map(str::to_string);
     sqlx::query(
         "UPDATE threads SET urgency = $1, urgency_rank = $2, tags = $3, language = $4 WHERE id = $5",
     )
     .bind(urgency.map(Urgency::as_str))
     .bind(urgency.map_or(0, Urgency::rank))
     .bind(serde_json::to_string(&tags)?)
-    .bind(language.map(|(_, l)| l))
+    .bind(language)
     .bind(thread_id)
     .execute(&mut *conn)
     .await?;

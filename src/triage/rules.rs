@@ -114,6 +114,20 @@ const GAS_LEAK: &[&str] = &[
     "تسرب غاز",
     "تسرب الغاز",
     "gasleck",
+    "rotten egg*",
+    "huevo podrido",
+    "huevos podridos",
+    "ovo podre",
+    "ovos podres",
+    "bulok na itlog",
+    "oeuf pourri",
+    "oeufs pourris",
+    "тухлы* яйц*",
+    "بيض فاسد",
+    "trung thoi",
+    "臭鸡蛋",
+    "臭雞蛋",
+    "썩은 계란",
 ];
 const CO: &[&str] = &[
     "carbon monoxide",
@@ -153,6 +167,15 @@ const CO: &[&str] = &[
     "co alarm",
     "co po",
     "co nag alarm",
+    "carbon dioxide detector*",
+    "carbon dioxide alarm*",
+    "dice co",
+    "co apit*",
+    "detecteur de monoxyde",
+    "مونوكسايد",
+    "كاربون مونوكسايد",
+    "co 알람",
+    "일산화탄소 경보",
 ];
 const BATTERY: &[&str] = &[
     "battery",
@@ -284,6 +307,9 @@ const FIRE: &[&str] = &[
     "funken",
     "rauch",
     "scintill*",
+    "huele a quemao",
+    "a quemao",
+    "quemao",
 ];
 const SHOCK: &[&str] = &[
     "getting shocked",
@@ -313,6 +339,14 @@ const SHOCK: &[&str] = &[
     "током",
     "يكهرب",
     "تكهرب",
+    "dien giat",
+    "bi dien giat",
+    "kuryente ako",
+    "كهربته",
+    "كهربني",
+    "كهربها",
+    "كهربتني",
+    "مكهرب",
 ];
 const FLOOD: &[&str] = &[
     "flood",
@@ -403,6 +437,13 @@ const FLOOD: &[&str] = &[
     "заливает",
     "залило",
     "хлещет",
+    "хлынул*",
+    "лопнул*",
+    "сорвало шланг",
+    "сорвало кран",
+    "вода льется",
+    "льется вода",
+    "фонтаном",
     "потоп",
     "فيضان",
     "يغرق",
@@ -414,6 +455,32 @@ const FLOOD: &[&str] = &[
     "طافح",
     "überschwemm*",
     "allagat*",
+    "water shooting",
+    "water is shooting",
+    "shooting water",
+    "water bubbling up",
+    "bubbling up through",
+    "pulgadas de agua",
+    "sigue entrando agua",
+    "ate o tornozelo",
+    "agua ate o",
+    "ainda ta saindo",
+    "do xuong nhu mua",
+    "nuoc do xuong",
+    "水管裂",
+    "水管破",
+    "水一直流",
+    "止不住",
+    "переливается",
+    "вентиль не закрывается",
+    "вода уже в",
+    "letsya voda",
+    "l etsya voda",
+    "jusqu aux chevilles",
+    "hasta el tobillo",
+    "hasta los tobillos",
+    "발목까지 왔",
+    "물 계속 차는",
 ];
 const SEWAGE_STRONG: &[&str] = &[
     "sewage",
@@ -445,6 +512,14 @@ const SEWAGE_STRONG: &[&str] = &[
     "المجاري",
     "مجاري",
     "الصرف الصحي",
+    "cloaca",
+    "agua de cloaca",
+    "오물",
+    "오물이 올라",
+    "esgoto voltando",
+    "eau degout",
+    "eaux degout",
+    "deau degout",
 ];
 const DRAIN: &[&str] = &[
     "sewer*",
@@ -534,6 +609,9 @@ const HEAT_SYS: &[&str] = &[
     "دفايه",
     "heizung",
     "riscaldamento",
+    "pompe a chaleur",
+    "暖氣",
+    "난방기",
 ];
 const FAIL: &[&str] = &[
     "out",
@@ -614,6 +692,25 @@ const FAIL: &[&str] = &[
     "توقف",
     "ما في",
     "kaputt",
+    "has not run",
+    "hasnt run",
+    "not run",
+    "wont run",
+    "no jala",
+    "souffle froid",
+    "완전 안",
+    "안 켜",
+    "안켜",
+    "不動",
+    "完全不动",
+    "umer",
+    "умер",
+    "wa2ef",
+    "w2ef",
+    "3otl",
+    "3atlan",
+    "soltou",
+    "nasira",
 ];
 const NO_HEAT: &[&str] = &[
     "no heat",
@@ -648,6 +745,15 @@ const NO_HEAT: &[&str] = &[
     "ما في تدفئه",
     "بدون تدفئه",
     "keine heizung",
+    "panne de chauffage",
+    "sans chauffe",
+    "souffle froid",
+    "暖氣完全不動",
+    "暖气不动",
+    "暖氣不動",
+    "히터 안 켜",
+    "히터가 안 켜",
+    "walang init",
 ];
 const AC_SYS: &[&str] = &[
     "ac",
@@ -680,6 +786,11 @@ const AC_SYS: &[&str] = &[
     "تكييف",
     "التكييف",
     "klima*",
+    "mkayef",
+    "mokayef",
+    "mukayyif",
+    "el mkayef",
+    "a/c",
 ];
 const NO_AC: &[&str] = &[
     "no ac",
@@ -982,6 +1093,20 @@ const VULNERABLE: &[&str] = &[
     "قلب",
     "مريض",
     "kinder",
+    "sickle cell",
+    "alite*",
+    "lives alone",
+    "vit seule",
+    "vit seul",
+    "个月大",
+    "個月大",
+    "80대",
+    "90대",
+    "cuidadora",
+    "sukkari",
+    "астма",
+    "сердце",
+    "инвалид*",
 ];
 const DISCLAIMER: &[&str] = &[
     "no emergency",
@@ -1248,7 +1373,8 @@ impl EmergencyRules {
         gas.extend(v.live(&l.gas_leak));
         push("gas_smell", gas);
 
-        let battery = l.battery.any(p, &v.compact);
+        // "it's not the battery" is no reason to doubt the alarm
+        let battery = !v.live(&l.battery).is_empty();
         if !battery {
             push("co_alarm", v.live(&l.co));
         }

@@ -6,6 +6,7 @@ pub mod engine;
 pub mod model;
 pub mod prefix_cache;
 pub mod sampler;
+pub mod speculative;
 pub mod stop;
 pub mod template;
 pub mod tokenizer;
@@ -36,6 +37,10 @@ pub struct LocalConfig {
     pub model_id: String,
     /// Requests waiting for the model thread beyond this are refused with `Overloaded`.
     pub queue_capacity: usize,
+    /// Prefills (cache warm-ups) waiting beyond this are skipped. They have their own lane,
+    /// served only when no generation waits, so a burst of inbound messages never delays or
+    /// refuses an operator's draft.
+    pub prefill_capacity: usize,
     /// Memory budget of the prompt-prefix KV cache.
     pub prefix_cache_bytes: usize,
     pub load: LoadOptions,
@@ -47,6 +52,7 @@ impl LocalConfig {
             model_path: model_path.into(),
             model_id: model_id.into(),
             queue_capacity: 8,
+            prefill_capacity: 2,
             prefix_cache_bytes: 512 << 20,
             load: LoadOptions::default(),
         }
@@ -56,6 +62,7 @@ impl LocalConfig {
 /// Handle to the model thread. Cheap to share behind an `Arc`.
 pub struct LocalBackend {
     tx: mpsc::Sender<Command>,
+    prefill_tx: mpsc::Sender<Command>,
     tok: Arc<GgufTokenizer>,
     template: ChatTemplate,
     info: BackendInfo,
@@ -91,13 +98,14 @@ impl LocalBackend {
         tracing::info!(model = %cfg.model_id, load_ms = t0.elapsed().as_millis() as u64, "local model loaded");
 
         let (tx, mut rx) = mpsc::channel::<Command>(cfg.queue_capacity.max(1));
+        let (prefill_tx, mut prefill_rx) = mpsc::channel::<Command>(cfg.prefill_capacity.max(1));
         let avg_job_ms = Arc::new(AtomicU64::new(2000));
         let avg = avg_job_ms.clone();
         let mut engine = Engine::new(model, tok.clone(), cfg.prefix_cache_bytes);
         std::thread::Builder::new()
             .name(format!("llm-{}", cfg.model_id))
             .spawn(move || {
-                while let Some(cmd) = rx.blocking_recv() {
+                while let Some(cmd) = next_command(&mut rx, &mut prefill_rx) {
                     let t = Instant::now();
                     // a panic inside candle must not take the thread (and every later request)
                     // down with it
@@ -116,6 +124,7 @@ impl LocalBackend {
             .map_err(|e| LlmError::Backend(format!("cannot start model thread: {e}")))?;
         Ok(Self {
             tx,
+            prefill_tx,
             tok,
             template,
             info,
@@ -156,8 +165,8 @@ impl LocalBackend {
         &self.tok
     }
 
-    fn enqueue(&self, cmd: Command) -> Result<(), LlmError> {
-        self.tx.try_send(cmd).map_err(|e| match e {
+    fn enqueue(&self, lane: &mpsc::Sender<Command>, cmd: Command) -> Result<(), LlmError> {
+        lane.try_send(cmd).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => {
                 let avg = self.avg_job_ms.load(Ordering::Relaxed);
                 let wait = avg.saturating_mul(self.queue_capacity as u64);
@@ -170,6 +179,22 @@ impl LocalBackend {
             }
         })
     }
+}
+
+/// The model thread's next command: a waiting generation first, else a waiting prefill, else
+/// whichever arrives first. `None` once both lanes are closed.
+fn next_command(
+    generate: &mut mpsc::Receiver<Command>,
+    prefill: &mut mpsc::Receiver<Command>,
+) -> Option<Command> {
+    futures::executor::block_on(async {
+        tokio::select! {
+            biased;
+            Some(cmd) = generate.recv() => Some(cmd),
+            Some(cmd) = prefill.recv() => Some(cmd),
+            else => None,
+        }
+    })
 }
 
 #[async_trait]
@@ -198,21 +223,24 @@ impl LlmBackend for LocalBackend {
             }
         }
         let (events, rx) = mpsc::channel(64);
-        self.enqueue(Command::Generate(Job {
-            ids,
-            max_tokens: req.max_tokens,
-            sampling: req.sampling,
-            stop: req.stop,
-            events,
-            started,
-        }))?;
+        self.enqueue(
+            &self.tx,
+            Command::Generate(Job {
+                ids,
+                max_tokens: req.max_tokens,
+                sampling: req.sampling,
+                stop: req.stop,
+                events,
+                started,
+            }),
+        )?;
         Ok(Box::pin(ReceiverStream::new(rx)))
     }
 
     async fn prefill(&self, prompt: Prompt) -> Result<(), LlmError> {
         let ids = self.tokenize(&prompt)?;
         let (reply, rx) = oneshot::channel();
-        self.enqueue(Command::Prefill { ids, reply })?;
+        self.enqueue(&self.prefill_tx, Command::Prefill { ids, reply })?;
         rx.await
             .map_err(|_| LlmError::Backend("the model thread dropped a prefill".into()))??;
         Ok(())

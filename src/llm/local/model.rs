@@ -189,6 +189,27 @@ impl Model {
     /// Runs `tokens` at positions `kv.len()..`, appends their keys/values to `kv`, and returns
     /// the logits of the last token as a `Vec`.
     pub fn forward(&self, tokens: &[u32], kv: &mut KvState) -> Result<Vec<f32>> {
+        let x = self.hidden(tokens, kv)?;
+        // only the last position's logits are needed to pick the next token
+        let last = x.narrow(1, tokens.len() - 1, 1)?;
+        self.logits(&last)?.flatten_all()?.to_vec1::<f32>()
+    }
+
+    /// Like `forward`, but returns the logits of every position: what checking several
+    /// proposed tokens in one pass needs (speculative decoding).
+    pub fn forward_all(&self, tokens: &[u32], kv: &mut KvState) -> Result<Vec<Vec<f32>>> {
+        let x = self.hidden(tokens, kv)?;
+        self.logits(&x)?.squeeze(0)?.to_vec2::<f32>()
+    }
+
+    fn logits(&self, x: &Tensor) -> Result<Tensor> {
+        let x = candle_nn::ops::rms_norm(x, &self.norm, self.cfg.rms_eps)?;
+        self.output.forward(&x)
+    }
+
+    /// The last layer's output for `tokens`, `(1, seq, hidden)`; their keys and values are
+    /// appended to `kv`.
+    fn hidden(&self, tokens: &[u32], kv: &mut KvState) -> Result<Tensor> {
         let seq = tokens.len();
         let pos = kv.len;
         if seq == 0 {
@@ -219,10 +240,7 @@ impl Model {
             x = (x + m)?;
         }
         kv.len = pos + seq;
-        // only the last position's logits are needed to pick the next token
-        let last = x.narrow(1, seq - 1, 1)?;
-        let last = candle_nn::ops::rms_norm(&last, &self.norm, self.cfg.rms_eps)?;
-        self.output.forward(&last)?.flatten_all()?.to_vec1::<f32>()
+        Ok(x)
     }
 
     #[allow(clippy::too_many_arguments)]

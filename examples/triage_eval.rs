@@ -26,6 +26,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(t) = flag("--tag-threshold") {
         config.tag_threshold = t as f32;
     }
+    if let Some(r) = flag("--extra-tag-ratio") {
+        config.extra_tag_ratio = r as f32;
+    }
     if let Some(t) = flag("--emergency-threshold") {
         config.emergency_threshold = t as f32;
     }

@@ -64,6 +64,9 @@ pub struct TriageConfig {
     pub params: TrainParams,
     /// A tag is asserted at or above this score (the top tag is always asserted).
     pub tag_threshold: f32,
+    /// A tag besides the top one also needs at least this share of the top tag's score: most
+    /// messages have one intent, and a runner-up far below the leader is usually noise.
+    pub extra_tag_ratio: f32,
     /// At most this many tags per message.
     pub max_tags: usize,
     /// Urgency is `emergency` when its probability reaches this, even if not the largest:
@@ -90,6 +93,7 @@ impl Default for TriageConfig {
                 .collect(),
             params: TrainParams::default(),
             tag_threshold: 0.4,
+            extra_tag_ratio: 0.6,
             max_tags: 3,
             emergency_threshold: 0.4,
             neighbours: 3,
@@ -425,7 +429,9 @@ impl Triage {
         let tags: Vec<TagScore> = scored
             .iter()
             .enumerate()
-            .filter(|(rank, (_, s))| *rank == 0 || *s >= cfg.tag_threshold)
+            .filter(|(rank, (_, s))| {
+                *rank == 0 || (*s >= cfg.tag_threshold && *s >= cfg.extra_tag_ratio * scored[0].1)
+            })
             .take(cfg.max_tags.max(1))
             .map(|(_, (i, s))| TagScore {
                 id: cfg.taxonomy.tags[*i].id.clone(),

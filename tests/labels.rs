@@ -1,5 +1,6 @@
 //! Operator label corrections over real HTTP, on SQLite and PostgreSQL: they override the
-//! classifier, move Attention, retrain only the correcting tenant, and export as fixtures.
+//! classifier, move Attention, retrain only the correcting tenant, and export as fixtures; a
+//! business's own taxonomy retrains its classifier.
 
 mod common;
 
@@ -16,6 +17,7 @@ on_both_engines!(
     correction_made_before_triage_survives_it,
     corrections_retrain_only_that_tenant_and_export_as_fixtures,
     bad_corrections_are_clear_errors,
+    a_business_taxonomy_retrains_its_classifier,
 );
 
 async fn put_labels(app: &TestApp, key: &str, message: &str, body: Value) -> (u16, Value) {
@@ -230,4 +232,129 @@ async fn bad_corrections_are_clear_errors(engine: Engine) {
     )
     .await;
     assert_eq!(status, 422, "{v}");
+}
+
+async fn put_taxonomy(app: &TestApp, key: &str, body: Value) -> (u16, Value) {
+    let r = app
+        .client
+        .put(app.url("/v1/settings/taxonomy"))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    common::decode(r).await
+}
+
+async fn a_business_taxonomy_retrains_its_classifier(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let op = app.store.create_key("acme", Role::Operator).await.unwrap();
+    let (s, shipped) = app.get("/v1/settings/taxonomy").await;
+    assert_eq!(s, 200);
+    assert_eq!(shipped["tags"].as_array().unwrap().len(), 8);
+
+    // A cleaning company: no spam tag, "issue" takes over complaint's data, and a tag of its
+    // own taught by examples.
+    let examples = [
+        "do you bring your own vacuum and supplies?",
+        "can you add inside the fridge and oven to the clean",
+        "please add the windows inside to our regular clean",
+        "can the cleaners also do the laundry and change the sheets",
+    ];
+    let taxonomy = json!({"tags": [
+        {"id": "booking_request", "description": "wants a cleaning scheduled"},
+        {"id": "quote_request", "description": "asks a price"},
+        {"id": "issue", "description": "unhappy with a clean", "aliases": ["complaint"]},
+        {"id": "add_on", "description": "extra tasks for a clean", "examples": examples},
+    ]});
+    let (s, v) = put_taxonomy(&app, &app.key, taxonomy.clone()).await;
+    assert_eq!(s, 403, "agents cannot change the taxonomy: {v}");
+    let (s, v) = put_taxonomy(&app, &op, taxonomy.clone()).await;
+    assert_eq!(s, 200, "{v}");
+    let (_, stored) = app.get("/v1/settings/taxonomy").await;
+    assert_eq!(stored, v, "the answer is what was stored");
+    assert_eq!(stored["tags"][2]["aliases"], json!(["complaint"]));
+    assert_eq!(stored["tags"][3]["examples"], json!(examples));
+
+    let classify = |text: &'static str| {
+        let app = &app;
+        async move {
+            let (s, v) = app.post("/v1/classify", json!({"text": text})).await;
+            assert_eq!(s, 200, "{v}");
+            v["tags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    let allowed = ["booking_request", "quote_request", "issue", "add_on"];
+    for text in [
+        "CONGRATULATIONS you won a $500 gift card, click here",
+        "the bathroom was still dirty after your crew left",
+        "can you add inside the fridge and oven to the clean",
+    ] {
+        let tags = classify(text).await;
+        assert!(
+            tags.iter().all(|t| allowed.contains(&t.as_str())),
+            "{text}: {tags:?}"
+        );
+    }
+    assert!(
+        classify("the bathroom was still dirty after your crew left, very disappointed")
+            .await
+            .contains(&"issue".to_string())
+    );
+    assert!(
+        classify("can you add inside the fridge and oven to the clean")
+            .await
+            .contains(&"add_on".to_string())
+    );
+
+    // Corrections speak the business's tags now.
+    let (_, msg) = app
+        .sms("+15125550160", "could you also fold the laundry?")
+        .await;
+    let (s, v) = put_labels(&app, &app.key, &msg, json!({"tags": ["add_on"]})).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = put_labels(&app, &app.key, &msg, json!({"tags": ["spam"]})).await;
+    assert_eq!(s, 422, "{v}");
+
+    // Other businesses keep the shipped taxonomy.
+    let rival = app.store.create_key("rival", Role::Agent).await.unwrap();
+    let (_, theirs) = app.get_as(&rival, "/v1/settings/taxonomy").await;
+    assert_eq!(theirs, shipped);
+
+    // Bad taxonomies are 422s that name the problem, and the live one stays.
+    for (bad, says) in [
+        (json!({"tags": []}), "at least one tag"),
+        (
+            json!({"tags": [{"id": "Bad Id", "description": ""}]}),
+            "a-z",
+        ),
+        (
+            json!({"tags": [{"id": "x", "description": ""}, {"id": "x", "description": ""}]}),
+            "duplicate",
+        ),
+        (
+            json!({"tags": [{"id": "pool_cleaning", "description": "pools"}]}),
+            "examples",
+        ),
+        (
+            json!({"tags": [{"id": "a", "description": "", "aliases": ["nope"]}]}),
+            "not a shipped tag",
+        ),
+        (
+            json!({"tags": [{"id": "a", "description": "", "colour": "red"}]}),
+            "colour",
+        ),
+    ] {
+        let (s, v) = put_taxonomy(&app, &op, bad).await;
+        assert_eq!(s, 422, "{v}");
+        let message = v["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{says}: {v}");
+    }
+    let (_, still) = app.get("/v1/settings/taxonomy").await;
+    assert_eq!(still, stored);
 }

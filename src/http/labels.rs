@@ -14,6 +14,7 @@ use super::extract::{AppJson, Auth, Operator};
 use super::{check_len, AppState};
 use crate::domain::{Channel, Message, Urgency};
 use crate::store::LabelCorrection;
+use crate::triage::Taxonomy;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -26,9 +27,9 @@ pub struct LabelsRequest {
     pub author: Option<String>,
 }
 
-/// Checks tag ids against the taxonomy (aliases resolve to their tag) and drops repeats.
-fn canonical_tags(state: &AppState, tags: &[String]) -> Result<Vec<String>, ApiError> {
-    let taxonomy = &state.triage.base().config().taxonomy;
+/// Checks tag ids against the tenant's taxonomy (aliases resolve to their tag) and drops
+/// repeats.
+fn canonical_tags(taxonomy: &Taxonomy, tags: &[String]) -> Result<Vec<String>, ApiError> {
     if tags.is_empty() {
         return Err(ApiError::validation(
             "`tags` must name at least one tag; omit it to keep the current tags",
@@ -70,7 +71,10 @@ pub async fn correct_labels(
         ));
     }
     let tags = match &req.tags {
-        Some(t) => Some(canonical_tags(&state, t)?),
+        Some(t) => Some(canonical_tags(
+            &state.triage.for_tenant(&who.tenant_id).config().taxonomy,
+            t,
+        )?),
         None => None,
     };
     let author = match req.author.as_deref().map(str::trim) {

@@ -128,6 +128,7 @@ impl AppState {
         templates::list_templates, templates::get_template, templates::put_template,
         templates::rollback_template, templates::reset_template, templates::preview_template,
         settings::get_voice, settings::put_voice,
+        settings::get_taxonomy, settings::put_taxonomy,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -203,6 +204,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/settings/voice",
             get(settings::get_voice).put(settings::put_voice),
+        )
+        .route(
+            "/settings/taxonomy",
+            get(settings::get_taxonomy).put(settings::put_taxonomy),
         )
         .fallback(|| async { ApiError::not_found("no such endpoint") });
     Router::new()

@@ -2,8 +2,9 @@
 //! classifies in batches off the async runtime, and stores each result with its thread's
 //! new urgency. A crash loses nothing: unclassified rows simply wait for the next start.
 //!
-//! Each tenant is classified by the shipped model retrained with that tenant's own label
-//! corrections, so one business's "this is not a complaint" never changes another's inbox.
+//! Each tenant is classified by the shipped model retrained with that tenant's own taxonomy
+//! and label corrections, so one business's "this is not a complaint" never changes another's
+//! inbox.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
@@ -14,7 +15,7 @@ use tokio::sync::Notify;
 use crate::domain::Channel;
 use crate::store::{Classified, CorrectedMessage, Store, StoreError};
 use crate::triage::data::LabelledMessage;
-use crate::triage::{Classification, Triage, TriageError};
+use crate::triage::{Classification, Taxonomy, Triage, TriageError};
 
 /// Messages classified per round trip to the store.
 const BATCH: i64 = 64;
@@ -62,7 +63,7 @@ impl TenantTriage {
             .unwrap_or_else(|| Arc::clone(&self.base))
     }
 
-    /// Retrains the tenant's classifier on its current corrections and swaps it in.
+    /// Retrains the tenant's classifier on its taxonomy and current corrections and swaps it in.
     pub async fn relearn(&self, store: &Store, tenant_id: &str) -> Result<(), RelearnError> {
         {
             let Ok(mut queued) = self.queued.lock() else {
@@ -77,22 +78,59 @@ impl TenantTriage {
             queued.remove(tenant_id);
         }
         // Read after taking the queue slot, so every correction stored so far is included.
+        let taxonomy = store.taxonomy(tenant_id).await?;
+        let tuned = self.train(store, tenant_id, taxonomy).await?;
+        self.swap_in(tenant_id, tuned);
+        Ok(())
+    }
+
+    /// Trains the tenant's classifier with `taxonomy` first and stores the taxonomy only when
+    /// that worked, so a taxonomy that cannot be trained is refused and the old one stays live.
+    pub async fn set_taxonomy(
+        &self,
+        store: &Store,
+        tenant_id: &str,
+        taxonomy: Taxonomy,
+    ) -> Result<(), RelearnError> {
+        let _one_at_a_time = self.training.lock().await;
+        let tuned = self.train(store, tenant_id, Some(taxonomy.clone())).await?;
+        store.set_taxonomy(tenant_id, &taxonomy).await?;
+        self.swap_in(tenant_id, tuned);
+        Ok(())
+    }
+
+    async fn train(
+        &self,
+        store: &Store,
+        tenant_id: &str,
+        taxonomy: Option<Taxonomy>,
+    ) -> Result<Triage, RelearnError> {
         let corrections = store.corrections(tenant_id).await?;
         let examples: Vec<LabelledMessage> = corrections.iter().map(as_example).collect();
         let base = Arc::clone(&self.base);
-        let tuned = tokio::task::spawn_blocking(move || base.with_extra_examples(&examples))
-            .await
-            .map_err(|e| RelearnError::Task(e.to_string()))??;
+        let tuned =
+            tokio::task::spawn_blocking(move || base.for_business(taxonomy.as_ref(), &examples))
+                .await
+                .map_err(|e| RelearnError::Task(e.to_string()))??;
+        Ok(tuned)
+    }
+
+    fn swap_in(&self, tenant_id: &str, tuned: Triage) {
         if let Ok(mut map) = self.tuned.write() {
             map.insert(tenant_id.to_string(), Arc::new(tuned));
         }
         metrics::counter!("parley_triage_retrains_total").increment(1);
-        Ok(())
     }
 
-    /// Rebuilds every tenant's classifier from the stored corrections (at start-up).
+    /// Rebuilds every tenant's classifier from the stored taxonomies and corrections (at
+    /// start-up).
     pub async fn relearn_all(&self, store: &Store) -> Result<usize, RelearnError> {
-        let tenants = store.tenants_with_corrections().await?;
+        let mut tenants = store.tenants_with_corrections().await?;
+        for t in store.tenants_with_taxonomy().await? {
+            if !tenants.contains(&t) {
+                tenants.push(t);
+            }
+        }
         for tenant in &tenants {
             self.relearn(store, tenant).await?;
         }

@@ -226,7 +226,10 @@ impl Store {
             .bind(serde_json::to_string(&result.tags)?)
             .bind(result.urgency.as_str())
             .bind(&result.language)
-            .bind(result.language_confidence.map(f64::from))
+            // Never a NULL here: sqlx's Any driver sends a NULL f64 to PostgreSQL as float4,
+            // and the statement cached with that type then rejects every real value. 0 means
+            // "no confidence", and is only read next to a language.
+            .bind(f64::from(result.language_confidence.unwrap_or(0.0)))
             .bind(now)
             .bind(message_id)
             .execute(&mut *tx)

@@ -4,6 +4,7 @@ use sqlx::Row;
 
 use super::{now_ms, to_time, Store, StoreError};
 use crate::domain::VoiceSettings;
+use crate::triage::Taxonomy;
 
 /// One stored version of a business's template; `source: None` restores the default.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -52,6 +53,50 @@ impl Store {
         .await?;
         tx.commit().await?;
         self.voice(tenant_id).await
+    }
+
+    /// The business's own taxonomy, or `None` when it uses the shipped one.
+    pub async fn taxonomy(&self, tenant_id: &str) -> Result<Option<Taxonomy>, StoreError> {
+        let row = sqlx::query("SELECT taxonomy FROM taxonomies WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => Ok(Some(serde_json::from_str(
+                &row.try_get::<String, _>("taxonomy")?,
+            )?)),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn set_taxonomy(
+        &self,
+        tenant_id: &str,
+        taxonomy: &Taxonomy,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(taxonomy)?;
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO taxonomies (tenant_id, taxonomy, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (tenant_id) DO UPDATE SET taxonomy = $2, updated_at = $3",
+        )
+        .bind(tenant_id)
+        .bind(json)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Tenants with a taxonomy of their own.
+    pub async fn tenants_with_taxonomy(&self) -> Result<Vec<String>, StoreError> {
+        sqlx::query("SELECT tenant_id FROM taxonomies")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| Ok(row.try_get("tenant_id")?))
+            .collect()
     }
 
     /// Every version of one template, newest first.

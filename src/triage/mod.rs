@@ -312,7 +312,21 @@ impl Triage {
     /// The same classifier retrained with operator corrections added (they count
     /// `correction_weight` times). The language detector and rules are shared, not rebuilt.
     pub fn with_extra_examples(&self, extra: &[LabelledMessage]) -> Result<Self, TriageError> {
+        self.for_business(None, extra)
+    }
+
+    /// A classifier for one business: its own taxonomy (when it has one) and its corrections,
+    /// on this one's training data and languages.
+    pub fn for_business(
+        &self,
+        taxonomy: Option<&Taxonomy>,
+        extra: &[LabelledMessage],
+    ) -> Result<Self, TriageError> {
         let mut config = self.config.clone();
+        if let Some(taxonomy) = taxonomy {
+            taxonomy.validate()?;
+            config.taxonomy = taxonomy.clone();
+        }
         config.corrections.extend_from_slice(extra);
         Self::train_with(Arc::clone(&self.engine), config)
     }

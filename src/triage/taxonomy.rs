@@ -1,11 +1,13 @@
 //! Per-business tag configuration: ids, descriptions and examples; the default is TAXONOMY.md.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::TriageError;
 
 /// One tag a business uses.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TagDef {
     /// Stable id stored on messages, e.g. `quote_request`.
     pub id: String,
@@ -20,7 +22,8 @@ pub struct TagDef {
 }
 
 /// The tags of one business.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Taxonomy {
     pub tags: Vec<TagDef>,
 }

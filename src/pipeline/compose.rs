@@ -344,6 +344,25 @@ async fn stream_attempt(
     Ok(Some(text))
 }
 
+/// The guardrails' verdict on a draft of `prepared`'s prompt.
+fn verdict(
+    text: &str,
+    input: &ComposeInput,
+    prepared: &Prepared,
+    detect: &LanguageDetector,
+) -> Vec<Violation> {
+    let ctx = DraftContext {
+        goal: &input.goal,
+        language: &prepared.language,
+        inbound: &prepared.inbound,
+        instructions: &prepared.instructions,
+        first_name: &prepared.first_name,
+        technicians: &input.business.technicians,
+        sms: prepared.sms,
+    };
+    guardrails::check(text, &ctx, &|t: &str| detect(t))
+}
+
 fn repair_instruction(violations: &[Violation], language: &str) -> String {
     let problems: Vec<String> = violations
         .iter()
@@ -414,18 +433,7 @@ async fn run_direct(
     tx: &mpsc::Sender<Result<ComposeEvent, ComposeError>>,
     started: Instant,
 ) -> Result<Option<Composed>, ComposeError> {
-    let judge = |text: &str| {
-        let ctx = DraftContext {
-            goal: &input.goal,
-            language: &prepared.language,
-            inbound: &prepared.inbound,
-            instructions: &prepared.instructions,
-            first_name: &prepared.first_name,
-            technicians: &input.business.technicians,
-            sms: prepared.sms,
-        };
-        guardrails::check(text, &ctx, &|t: &str| detect(t))
-    };
+    let judge = |text: &str| verdict(text, input, &prepared, detect);
     let req = request(prepared.messages.clone(), prepared.max_tokens);
     let opening = prepared.opening.as_deref();
     let Some(raw) = stream_attempt(backend, req, opening, tx).await? else {
@@ -520,16 +528,7 @@ async fn via_english(
     {
         return Ok(None);
     }
-    let ctx = DraftContext {
-        goal: &input.goal,
-        language: &prepared.language,
-        inbound: &prepared.inbound,
-        instructions: &prepared.instructions,
-        first_name: &prepared.first_name,
-        technicians: &input.business.technicians,
-        sms: prepared.sms,
-    };
-    let flags = guardrails::check(&text, &ctx, &|t: &str| detect(t));
+    let flags = verdict(&text, input, &prepared, detect);
     Ok(Some(Composed {
         text,
         language: prepared.language,

@@ -20,16 +20,21 @@ on_both_engines!(
     a_business_taxonomy_retrains_its_classifier,
 );
 
-async fn put_labels(app: &TestApp, key: &str, message: &str, body: Value) -> (u16, Value) {
+/// PUT `body` to `path` with `key`.
+async fn put_as(app: &TestApp, key: &str, path: &str, body: Value) -> (u16, Value) {
     let r = app
         .client
-        .put(app.url(&format!("/v1/messages/{message}/labels")))
+        .put(app.url(path))
         .bearer_auth(key)
         .json(&body)
         .send()
         .await
         .expect("request");
     common::decode(r).await
+}
+
+async fn put_labels(app: &TestApp, key: &str, message: &str, body: Value) -> (u16, Value) {
+    put_as(app, key, &format!("/v1/messages/{message}/labels"), body).await
 }
 
 async fn correction_overrides_labels_and_moves_attention(engine: Engine) {
@@ -235,15 +240,7 @@ async fn bad_corrections_are_clear_errors(engine: Engine) {
 }
 
 async fn put_taxonomy(app: &TestApp, key: &str, body: Value) -> (u16, Value) {
-    let r = app
-        .client
-        .put(app.url("/v1/settings/taxonomy"))
-        .bearer_auth(key)
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
-    common::decode(r).await
+    put_as(app, key, "/v1/settings/taxonomy", body).await
 }
 
 async fn a_business_taxonomy_retrains_its_classifier(engine: Engine) {

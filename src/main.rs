@@ -164,6 +164,7 @@ async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
             detect: Arc::new(detect.clone()),
             template: compose.source,
             template_version: compose.version,
+            fact_template: library.get(PromptName::FactSentence).source,
             route: if args.via_english {
                 Route::ViaEnglish {
                     translate_template: library.get(PromptName::Translate).source,

@@ -29,7 +29,10 @@ async fn templates_are_validated_versioned_and_rolled_back(engine: Engine) {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, vec!["compose", "translate", "job_summary"]);
+    assert_eq!(
+        names,
+        vec!["compose", "translate", "job_summary", "fact_sentence"]
+    );
     assert!(list["templates"][0]["version"]
         .as_str()
         .unwrap()

@@ -41,6 +41,7 @@ pub struct ComposeDrafter {
     pub detect: LanguageDetector,
     pub template: String,
     pub template_version: String,
+    pub fact_template: String,
     pub route: Route,
 }
 
@@ -68,6 +69,7 @@ impl Drafter for ComposeDrafter {
             goal: case.goal.clone(),
             language: None,
             template: self.template.clone(),
+            fact_template: self.fact_template.clone(),
             route: self.route.clone(),
         };
         let done = compose_blocking(self.backend.clone(), self.detect.clone(), input)

@@ -220,6 +220,14 @@ pub async fn compose(
     )
     .await?
     .source;
+    let fact_template = live_template(
+        &state.store,
+        &state.prompts,
+        &who.tenant_id,
+        PromptName::FactSentence,
+    )
+    .await?
+    .source;
     let input = ComposeInput {
         business: VoiceSettings {
             name: req.business.name,
@@ -241,6 +249,7 @@ pub async fn compose(
         goal: req.goal,
         language: req.language,
         template,
+        fact_template,
         route: compose::Route::Direct,
     };
     let rx = compose::compose(backend, state.language_detector(), input)?;

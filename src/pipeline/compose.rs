@@ -10,9 +10,12 @@ use tokio::sync::mpsc;
 
 use super::facts;
 use super::guardrails::{self, DraftContext, Violation};
+use super::patch;
 use crate::domain::{Channel, Direction, VoiceSettings};
 use crate::llm::{begun_reply, ChatMessage, GenerateEvent, GenerateRequest, LlmBackend, LlmError};
-use crate::prompts::context::{ComposeContext, CustomerView, LanguageView, TurnView};
+use crate::prompts::context::{
+    ComposeContext, CustomerView, FactSentenceContext, LanguageView, TurnView,
+};
 use crate::prompts::{self, PromptError, PromptName, TurnRole};
 
 /// Names a text's language (ISO 639-1), or `None` when it cannot tell.
@@ -38,6 +41,8 @@ pub struct ComposeInput {
     pub language: Option<String>,
     /// Template text to use (a business's override or the default).
     pub template: String,
+    /// The `fact_sentence` template, for putting back facts a draft left out.
+    pub fact_template: String,
     pub route: Route,
 }
 
@@ -168,6 +173,17 @@ pub fn greeting(language: &str, first: &str) -> String {
     }
 }
 
+/// The separate things a goal asks for: operators chain them with semicolons, new lines or
+/// sentences ("yes, warranty until 2031; labor has expired; offer a diagnostic at $99").
+pub fn goal_points(goal: &str) -> Vec<String> {
+    goal.split([';', '\n'])
+        .flat_map(|part| part.split(". "))
+        .map(|p| p.trim().trim_end_matches('.').trim())
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 fn first_name(full: &str) -> String {
     full.split_whitespace().next().unwrap_or("").to_string()
 }
@@ -209,6 +225,8 @@ struct Prepared {
     first_name: String,
     sms: bool,
     max_tokens: u32,
+    /// The operator's text: the goal and the voice settings (see `DraftContext::sanctioned`).
+    sanctioned: String,
 }
 
 fn prepare(input: &ComposeInput, detect: &LanguageDetector) -> Result<Prepared, ComposeError> {
@@ -298,6 +316,7 @@ fn render_prompt(
         sms,
         // CJK scripts spend more tokens per word; room for ~90 words either way.
         max_tokens: if sms { 120 } else { 260 },
+        sanctioned: sanctioned_text(input),
     })
 }
 
@@ -351,7 +370,21 @@ fn verdict(
     prepared: &Prepared,
     detect: &LanguageDetector,
 ) -> Vec<Violation> {
-    let ctx = DraftContext {
+    guardrails::check(text, &draft_context(input, prepared), &|t: &str| detect(t))
+}
+
+/// The operator's own text: the only source of phone numbers, emails and links a draft may
+/// give out.
+fn sanctioned_text(input: &ComposeInput) -> String {
+    let b = &input.business;
+    format!(
+        "{}\n{}\n{}\n{}\n{}",
+        input.goal, b.name, b.sign_off, b.hours, b.service_area
+    )
+}
+
+fn draft_context<'a>(input: &'a ComposeInput, prepared: &'a Prepared) -> DraftContext<'a> {
+    DraftContext {
         goal: &input.goal,
         language: &prepared.language,
         inbound: &prepared.inbound,
@@ -359,8 +392,8 @@ fn verdict(
         first_name: &prepared.first_name,
         technicians: &input.business.technicians,
         sms: prepared.sms,
-    };
-    guardrails::check(text, &ctx, &|t: &str| detect(t))
+        sanctioned: &prepared.sanctioned,
+    }
 }
 
 fn repair_instruction(violations: &[Violation], language: &str) -> String {
@@ -442,8 +475,10 @@ async fn run_direct(
     let mut text = guardrails::tidy(&raw);
     let mut flags = judge(&text);
     let mut attempts = 1;
-    if !flags.is_empty() {
-        attempts = 2;
+    let only_facts_missing =
+        |flags: &[Violation]| !flags.is_empty() && flags.iter().all(|v| v.check == "missing_fact");
+    if !flags.is_empty() && !only_facts_missing(&flags) {
+        attempts += 1;
         if tx
             .send(Ok(ComposeEvent::Retry(flags.clone())))
             .await
@@ -475,6 +510,42 @@ async fn run_direct(
             flags = repaired_flags;
         }
     }
+    // Safety first: what an injection asked for never reaches the operator, even at the cost
+    // of a thinner draft.
+    if flags
+        .iter()
+        .any(|v| v.check == "contact_info" || v.check == "parrot")
+    {
+        let ctx = draft_context(input, &prepared);
+        if let Some(scrubbed) = guardrails::scrub(&text, opening, &ctx) {
+            flags = judge(&scrubbed);
+            text = scrubbed;
+            if !replace_streamed(tx, &flags, &text).await {
+                return Ok(None);
+            }
+        }
+    }
+    // A draft that says nothing of the goal (a refusal, an echo, or what the scrub left) is
+    // rebuilt from the goal; one that only leaves facts out gets them put back.
+    let hollow = is_hollow(&text, opening, &flags);
+    if hollow || only_facts_missing(&flags) {
+        let patched = if hollow {
+            rebuild(backend, input, &prepared).await?
+        } else {
+            patch_gap(backend, input, &prepared, &text).await?
+        };
+        if let Some(patched) = patched {
+            let patched_flags = judge(&patched);
+            if patched_flags.len() < flags.len() || (hollow && patched_flags.len() <= flags.len()) {
+                attempts += 1;
+                flags = patched_flags;
+                text = patched;
+                if !replace_streamed(tx, &flags, &text).await {
+                    return Ok(None);
+                }
+            }
+        }
+    }
     Ok(Some(Composed {
         text,
         language: prepared.language,
@@ -483,6 +554,103 @@ async fn run_direct(
         latency_ms: started.elapsed().as_millis() as u64,
     }))
 }
+
+/// Tells the client to drop what was streamed and take `text` instead; `false` when the
+/// client left.
+async fn replace_streamed(
+    tx: &mpsc::Sender<Result<ComposeEvent, ComposeError>>,
+    flags: &[Violation],
+    text: &str,
+) -> bool {
+    tx.send(Ok(ComposeEvent::Retry(flags.to_vec())))
+        .await
+        .is_ok()
+        && tx
+            .send(Ok(ComposeEvent::Token(text.to_string())))
+            .await
+            .is_ok()
+}
+
+/// Whether a draft carries nothing of the goal: a refusal, an echo of the instruction, or at
+/// most a couple of words after its greeting.
+fn is_hollow(text: &str, opening: Option<&str>, flags: &[Violation]) -> bool {
+    let body = opening.and_then(|o| text.strip_prefix(o)).unwrap_or(text);
+    flags
+        .iter()
+        .any(|v| matches!(v.check, "refusal" | "echo" | "empty"))
+        || body.split_whitespace().count() < 3
+}
+
+/// What the fact-sentence prompt writes for `note`: one part of the goal, or all of it.
+async fn fact_sentence(
+    backend: &dyn LlmBackend,
+    input: &ComposeInput,
+    prepared: &Prepared,
+    note: String,
+) -> Result<String, ComposeError> {
+    let ctx = FactSentenceContext {
+        business: input.business.clone(),
+        customer: CustomerView {
+            name: input.customer_name.clone(),
+            first_name: prepared.first_name.clone(),
+        },
+        note,
+        language: LanguageView {
+            code: prepared.language.clone(),
+            name: language_name(&prepared.language).to_string(),
+        },
+    };
+    let messages: Vec<ChatMessage> =
+        prompts::render(PromptName::FactSentence, &input.fact_template, &ctx)?
+            .into_iter()
+            .map(ChatMessage::from)
+            .collect();
+    let done = backend
+        .complete(request(messages, PATCH_MAX_TOKENS))
+        .await?;
+    Ok(guardrails::tidy(&done.text))
+}
+
+/// A hollow draft rebuilt: the greeting, then the whole goal as the fact-sentence prompt
+/// writes it.
+async fn rebuild(
+    backend: &dyn LlmBackend,
+    input: &ComposeInput,
+    prepared: &Prepared,
+) -> Result<Option<String>, ComposeError> {
+    let written = fact_sentence(backend, input, prepared, input.goal.trim().to_string()).await?;
+    if written.is_empty() {
+        return Ok(None);
+    }
+    let opening = prepared.opening.as_deref().unwrap_or("");
+    Ok(Some(format!("{opening} {written}").trim().to_string()))
+}
+
+/// The draft with the goal's left-out facts put back (see `patch`), or `None` when the fact
+/// sentence does not carry them either.
+async fn patch_gap(
+    backend: &dyn LlmBackend,
+    input: &ComposeInput,
+    prepared: &Prepared,
+    draft: &str,
+) -> Result<Option<String>, ComposeError> {
+    let gap = patch::gap(
+        &input.goal,
+        draft,
+        &input.business.technicians,
+        guardrails::latin_script(&prepared.language),
+    );
+    if gap.facts.is_empty() {
+        return Ok(None);
+    }
+    let mini = fact_sentence(backend, input, prepared, gap.points.join("; ")).await?;
+    tracing::debug!(points = ?gap.points, %mini, "fact sentence for the left-out facts");
+    Ok(patch::carrying_sentences(&mini, &gap.facts)
+        .map(|sentence| patch::insert(draft, &sentence, &input.business.sign_off)))
+}
+
+/// A fact sentence is one sentence; the patch keeps only the sentences with the facts.
+const PATCH_MAX_TOKENS: u32 = 60;
 
 /// The `Route::ViaEnglish` draft: an English draft, not streamed, then its translation into
 /// the target language, streamed once it is checked. Judged like a direct draft.
@@ -569,4 +737,28 @@ pub async fn compose_blocking(
         }
     }
     Err(ComposeError::Llm(LlmError::Cancelled))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn goal_points_split_chained_goals() {
+        assert_eq!(
+            goal_points(
+                "yes, 10-year parts warranty; labor has expired.  Offer a diagnostic at $99"
+            ),
+            vec![
+                "yes, 10-year parts warranty",
+                "labor has expired",
+                "Offer a diagnostic at $99"
+            ]
+        );
+        assert_eq!(
+            goal_points("propose 3 PM Tuesday"),
+            vec!["propose 3 PM Tuesday"]
+        );
+        assert_eq!(goal_points("total is $1.5k. ;;"), vec!["total is $1.5k"]);
+    }
 }

@@ -19,6 +19,7 @@ pub struct ThreadContext {
     pub turns: Vec<ThreadTurn>,
     pub voice: VoiceSettings,
     pub template: String,
+    pub fact_template: String,
 }
 
 pub async fn load(
@@ -47,11 +48,15 @@ pub async fn load(
     let template = live_template(store, library, tenant, PromptName::Compose)
         .await?
         .source;
+    let fact_template = live_template(store, library, tenant, PromptName::FactSentence)
+        .await?
+        .source;
     Ok(ThreadContext {
         thread,
         turns,
         voice,
         template,
+        fact_template,
     })
 }
 
@@ -64,6 +69,7 @@ impl ThreadContext {
             goal,
             language: language.or(self.thread.language.clone()),
             template: self.template.clone(),
+            fact_template: self.fact_template.clone(),
             route: compose::Route::Direct,
         }
     }

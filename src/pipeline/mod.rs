@@ -7,6 +7,8 @@ pub mod drafting;
 pub mod facts;
 pub mod guardrails;
 pub mod job;
+pub mod patch;
+pub mod sentences;
 pub mod templates;
 pub mod translate;
 pub mod triage;

@@ -49,6 +49,16 @@ pub struct ComposeContext {
     pub must_include: Vec<String>,
 }
 
+/// Context of `fact_sentence`.
+#[derive(Debug, Clone, Serialize)]
+pub struct FactSentenceContext {
+    pub business: VoiceSettings,
+    pub customer: CustomerView,
+    /// The goal's part the sentence must say, e.g. "Trey arrives in 30 minutes".
+    pub note: String,
+    pub language: LanguageView,
+}
+
 /// Context of `translate`.
 #[derive(Debug, Clone, Serialize)]
 pub struct TranslateContext {
@@ -117,6 +127,18 @@ pub fn sample_compose() -> ComposeContext {
         today: "Monday, November 23, 2026".into(),
         greeting: "Hi Maria,".into(),
         must_include: vec!["Mike".into(), "3 PM".into()],
+    }
+}
+
+pub fn sample_fact_sentence() -> FactSentenceContext {
+    FactSentenceContext {
+        business: sample_business(),
+        customer: sample_customer(),
+        note: "Mike can be there at 3 PM today".into(),
+        language: LanguageView {
+            code: "en".into(),
+            name: "English".into(),
+        },
     }
 }
 

@@ -16,6 +16,7 @@ fn built_in(name: PromptName) -> &'static str {
         PromptName::Compose => include_str!("../../prompts/compose.j2"),
         PromptName::Translate => include_str!("../../prompts/translate.j2"),
         PromptName::JobSummary => include_str!("../../prompts/job_summary.j2"),
+        PromptName::FactSentence => include_str!("../../prompts/fact_sentence.j2"),
     }
 }
 

@@ -29,13 +29,16 @@ pub enum PromptName {
     Translate,
     /// The job title and scope drawn from a thread.
     JobSummary,
+    /// One part of a goal as one sentence, for a draft that left that part's facts out.
+    FactSentence,
 }
 
 impl PromptName {
-    pub const ALL: [PromptName; 3] = [
+    pub const ALL: [PromptName; 4] = [
         PromptName::Compose,
         PromptName::Translate,
         PromptName::JobSummary,
+        PromptName::FactSentence,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +46,7 @@ impl PromptName {
             PromptName::Compose => "compose",
             PromptName::Translate => "translate",
             PromptName::JobSummary => "job_summary",
+            PromptName::FactSentence => "fact_sentence",
         }
     }
 
@@ -131,6 +135,7 @@ pub fn validate(name: PromptName, source: &str) -> Result<Vec<ChatTurn>, PromptE
         PromptName::Compose => render(name, source, &context::sample_compose()),
         PromptName::Translate => render(name, source, &context::sample_translate()),
         PromptName::JobSummary => render(name, source, &context::sample_job()),
+        PromptName::FactSentence => render(name, source, &context::sample_fact_sentence()),
     }
 }
 

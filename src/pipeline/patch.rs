@@ -1,0 +1,186 @@
+//! The cheap repair for a draft whose only fault is a left-out fact: the goal's part that
+//! carries the fact is written as one sentence on its own (the `fact_sentence` prompt, short
+//! and without the thread, which small models follow), and inserted into the draft.
+//!
+//! Rewriting the whole draft (the general repair) costs a full generation and, on the small
+//! models, often drops the same fact again: with the thread in view they answer as the
+//! technician ("I'll be there at 2 PM") and leave the technician's name out.
+
+use super::compose::goal_points;
+use super::facts::{self, Fact};
+use super::sentences::sentences;
+
+/// What a draft leaves out: the goal's parts that carry a missing fact, and those facts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gap {
+    pub points: Vec<String>,
+    pub facts: Vec<Fact>,
+}
+
+/// The facts of `goal` that `draft` leaves out, and the parts of the goal that carry them, in
+/// the goal's order. Names are only held against drafts in Latin script (`check_names`), as
+/// the guardrails do: a name may be transliterated.
+pub fn gap(goal: &str, draft: &str, technicians: &[String], check_names: bool) -> Gap {
+    let mut gap = Gap {
+        points: Vec::new(),
+        facts: Vec::new(),
+    };
+    for point in goal_points(goal) {
+        let missing: Vec<Fact> = facts::extract(&point, technicians)
+            .into_iter()
+            .filter(|f| check_names || !matches!(f, Fact::Name(_)))
+            .filter(|f| !facts::present(f, draft))
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        for fact in missing {
+            if !gap.facts.contains(&fact) {
+                gap.facts.push(fact);
+            }
+        }
+        gap.points.push(point);
+    }
+    gap
+}
+
+/// The sentences of `written` that carry any of `facts`, joined; `None` when none does.
+pub fn carrying_sentences(written: &str, facts: &[Fact]) -> Option<String> {
+    let picked: Vec<String> = sentences(written)
+        .into_iter()
+        .filter(|s| facts.iter().any(|f| facts::present(f, s)))
+        .collect();
+    (!picked.is_empty()).then(|| picked.join(" "))
+}
+
+/// Whether a line closes a message ("Best regards,", "Ethan Brooks", "— Summit HVAC").
+fn is_closing_line(line: &str, sign_off: &str) -> bool {
+    let line = line.trim();
+    if line.is_empty() {
+        return true;
+    }
+    if !sign_off.trim().is_empty() && sign_off.contains(line) {
+        return true;
+    }
+    // "Best regards,", "Daniel Park and Jose Ruiz": short, and not a sentence.
+    let words = line.split_whitespace().count();
+    words <= 6
+        && !line.ends_with(['?', '.', '!', '。', '？'])
+        && !line.chars().any(|c| c.is_ascii_digit())
+}
+
+/// `draft` with `addition` inserted where a writer would have put it: before the sign-off
+/// block of a multi-line draft, before a closing pleasantry of a one-line draft, else at the end.
+pub fn insert(draft: &str, addition: &str, sign_off: &str) -> String {
+    let draft = draft.trim_end();
+    let lines: Vec<&str> = draft.lines().collect();
+    if lines.len() >= 2 {
+        let mut body_end = lines.len();
+        while body_end > 1 && is_closing_line(lines[body_end - 1], sign_off) {
+            body_end -= 1;
+        }
+        if body_end < lines.len() {
+            let mut out: Vec<String> = lines[..body_end].iter().map(|l| l.to_string()).collect();
+            if let Some(last) = out.last_mut() {
+                last.push(' ');
+                last.push_str(addition);
+            }
+            out.extend(lines[body_end..].iter().map(|l| l.to_string()));
+            return out.join("\n");
+        }
+    }
+    let parts = sentences(draft);
+    let trailer = sign_off.trim();
+    if !trailer.is_empty() && draft.ends_with(trailer) && draft.len() > trailer.len() {
+        let head = draft[..draft.len() - trailer.len()].trim_end();
+        return format!("{head} {addition} {trailer}");
+    }
+    // A one-line draft may end in a pleasantry ("Thanks for your patience!").
+    if let ([_], [.., _, last]) = (lines.as_slice(), parts.as_slice()) {
+        let pleasantry = last.split_whitespace().count() <= 10
+            && !last.chars().any(|c| c.is_ascii_digit())
+            && !last.ends_with('?');
+        if pleasantry {
+            if let Some(at) = draft.rfind(last.as_str()) {
+                let head = draft[..at].trim_end();
+                return format!("{head} {addition} {last}");
+            }
+        }
+    }
+    format!("{draft} {addition}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn techs() -> Vec<String> {
+        vec!["Trey Jackson".to_string()]
+    }
+
+    #[test]
+    fn finds_the_goal_part_that_was_left_out() {
+        let goal = "tell her to shut the cold water valve; Trey arrives in 30 minutes";
+        let draft = "Hi Carla, please shut the cold water valve. We'll be there in 30 minutes.";
+        assert_eq!(
+            gap(goal, draft, &techs(), true),
+            Gap {
+                points: vec!["Trey arrives in 30 minutes".into()],
+                facts: vec![Fact::Name("Trey".into())],
+            }
+        );
+        assert!(gap(goal, draft, &techs(), false).points.is_empty());
+    }
+
+    #[test]
+    fn takes_only_the_sentences_carrying_the_fact() {
+        let mini = "Hi Carla, thanks for your patience. Trey will arrive in about 30 minutes. Best, Summit";
+        assert_eq!(
+            carrying_sentences(mini, &[Fact::Name("Trey".into())]).as_deref(),
+            Some("Trey will arrive in about 30 minutes.")
+        );
+        assert_eq!(carrying_sentences(mini, &[Fact::Name("Owen".into())]), None);
+    }
+
+    #[test]
+    fn inserts_before_a_signature_of_several_names() {
+        let draft = "Hi Michelle,\n\nWe are licensed and insured.\n\nBest regards,  \nDaniel Park and Jose Ruiz";
+        assert_eq!(
+            insert(draft, "Our licence is CSLB #1048823.", ""),
+            "Hi Michelle,\n\nWe are licensed and insured. Our licence is CSLB #1048823.\n\nBest regards,  \nDaniel Park and Jose Ruiz"
+        );
+    }
+
+    #[test]
+    fn inserts_before_the_sign_off_block() {
+        let draft = "Hi Raymond,\n\nThe compressor is covered.\n\nBest regards,\nEthan Brooks";
+        assert_eq!(
+            insert(draft, "It is a 10-year warranty.", ""),
+            "Hi Raymond,\n\nThe compressor is covered. It is a 10-year warranty.\n\nBest regards,\nEthan Brooks"
+        );
+    }
+
+    #[test]
+    fn inserts_before_a_closing_pleasantry_or_the_sign_off_of_one_line() {
+        assert_eq!(
+            insert(
+                "Hi Greg, Mike is running late. Thanks for your patience!",
+                "Sorry about that.",
+                ""
+            ),
+            "Hi Greg, Mike is running late. Sorry about that. Thanks for your patience!"
+        );
+        assert_eq!(
+            insert(
+                "Hi Greg, Mike is running late. - Cool Air",
+                "He arrives at 3 PM.",
+                "- Cool Air"
+            ),
+            "Hi Greg, Mike is running late. He arrives at 3 PM. - Cool Air"
+        );
+        assert_eq!(
+            insert("Hi Greg, Mike arrives at 3 PM.", "Trey comes too.", ""),
+            "Hi Greg, Mike arrives at 3 PM. Trey comes too."
+        );
+    }
+}

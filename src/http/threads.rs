@@ -18,7 +18,9 @@ use crate::store::{NewCustomer, ThreadCounts, ThreadFilter, ThreadQuery};
 pub struct ListQuery {
     /// `all` (default), `active`, `attention` or `drafts`.
     pub filter: Option<String>,
-    /// Matches customer name, phone (any formatting), email and message text.
+    /// Matches customer name, phone (any formatting), email and message text: every word in
+    /// one message or one contact, the last word as a prefix. Looks at the newest 500 matching
+    /// messages and contacts; add a word to reach older matches of a frequent one.
     pub q: Option<String>,
     /// 1-200, default 50.
     pub limit: Option<i64>,

@@ -475,8 +475,13 @@ async fn run_direct(
     let mut text = guardrails::tidy(&raw);
     let mut flags = judge(&text);
     let mut attempts = 1;
-    let only_facts_missing =
-        |flags: &[Violation]| !flags.is_empty() && flags.iter().all(|v| v.check == "missing_fact");
+    // A left-out fact or question is patched in below; a full rewrite tends to drop it again.
+    let only_facts_missing = |flags: &[Violation]| {
+        !flags.is_empty()
+            && flags
+                .iter()
+                .all(|v| matches!(v.check, "missing_fact" | "missing_question"))
+    };
     if !flags.is_empty() && !only_facts_missing(&flags) {
         attempts += 1;
         if tx
@@ -526,20 +531,27 @@ async fn run_direct(
         }
     }
     // A draft that says nothing of the goal (a refusal, an echo, or what the scrub left) is
-    // rebuilt from the goal; one that only leaves facts out gets them put back.
+    // rebuilt from the goal; one that leaves facts out (the rebuilt one too) gets them put back.
     let hollow = is_hollow(&text, opening, &flags);
-    if hollow || only_facts_missing(&flags) {
-        let patched = if hollow {
-            rebuild(backend, input, &prepared).await?
-        } else {
-            patch_gap(backend, input, &prepared, &text).await?
-        };
-        if let Some(patched) = patched {
-            let patched_flags = judge(&patched);
-            if patched_flags.len() < flags.len() || (hollow && patched_flags.len() <= flags.len()) {
+    tracing::debug!(?flags, hollow, %text, "draft before the rebuild and patch");
+    if hollow {
+        if let Some(rebuilt) = rebuild(backend, input, &prepared).await? {
+            let rebuilt_flags = judge(&rebuilt);
+            if rebuilt_flags.len() <= flags.len() {
                 attempts += 1;
-                flags = patched_flags;
-                text = patched;
+                (text, flags) = (rebuilt, rebuilt_flags);
+                if !replace_streamed(tx, &flags, &text).await {
+                    return Ok(None);
+                }
+            }
+        }
+    }
+    if only_facts_missing(&flags) {
+        if let Some(patched) = patch_gap(backend, input, &prepared, &text).await? {
+            let patched_flags = judge(&patched);
+            if patched_flags.len() < flags.len() {
+                attempts += 1;
+                (text, flags) = (patched, patched_flags);
                 if !replace_streamed(tx, &flags, &text).await {
                     return Ok(None);
                 }
@@ -594,6 +606,10 @@ async fn fact_sentence(
             name: input.customer_name.clone(),
             first_name: prepared.first_name.clone(),
         },
+        must_include: facts::extract(&note, &input.business.technicians)
+            .iter()
+            .map(|f| f.spelled(&prepared.language))
+            .collect(),
         note,
         language: LanguageView {
             code: prepared.language.clone(),
@@ -640,12 +656,12 @@ async fn patch_gap(
         &input.business.technicians,
         guardrails::latin_script(&prepared.language),
     );
-    if gap.facts.is_empty() {
+    if gap.is_empty() {
         return Ok(None);
     }
     let mini = fact_sentence(backend, input, prepared, gap.points.join("; ")).await?;
     tracing::debug!(points = ?gap.points, %mini, "fact sentence for the left-out facts");
-    Ok(patch::carrying_sentences(&mini, &gap.facts)
+    Ok(patch::carrying_sentences(&mini, &gap)
         .map(|sentence| patch::insert(draft, &sentence, &input.business.sign_off)))
 }
 

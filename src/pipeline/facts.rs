@@ -12,6 +12,8 @@ pub enum Fact {
     Price(String),
     /// 0 = Monday.
     Weekday(usize),
+    /// A day named from today: "today", "tonight" or "tomorrow".
+    RelativeDay(RelativeDay),
     /// A person's name, e.g. a technician.
     Name(String),
     /// Any other number in the goal (dates, counts, unit numbers).
@@ -24,6 +26,7 @@ impl fmt::Display for Fact {
             Fact::Time { hour, minute } => write!(f, "time {hour}:{minute:02}"),
             Fact::Price(p) => write!(f, "price {p}"),
             Fact::Weekday(d) => write!(f, "day {}", WEEKDAYS[*d][0]),
+            Fact::RelativeDay(d) => write!(f, "day {}", d.words()[0]),
             Fact::Name(n) => write!(f, "name {n}"),
             Fact::Number(n) => write!(f, "number {n}"),
         }
@@ -51,6 +54,7 @@ impl Fact {
             Fact::Time { hour, minute } => format!("{hour}:{minute:02}"),
             Fact::Price(p) => format!("${}", grouped(p)),
             Fact::Weekday(d) => weekday_name(*d, language).to_string(),
+            Fact::RelativeDay(d) => d.spelled(language).to_string(),
             Fact::Name(n) | Fact::Number(n) => n.clone(),
         }
     }
@@ -184,6 +188,126 @@ fn weekday_name(day: usize, language: &str) -> &'static str {
         .find(|(code, _)| *code == language)
         .map_or(&NAMES[0].1, |(_, names)| names);
     names[day % 7]
+}
+
+/// A day the goal names relative to today. Operators write "Sam can come today at 4:30" far
+/// more often than a weekday, and the reply must keep it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelativeDay {
+    Today,
+    Tonight,
+    Tomorrow,
+}
+
+impl RelativeDay {
+    fn from_english(word: &str) -> Option<Self> {
+        match word {
+            "today" => Some(RelativeDay::Today),
+            "tonight" => Some(RelativeDay::Tonight),
+            "tomorrow" | "tmrw" => Some(RelativeDay::Tomorrow),
+            _ => None,
+        }
+    }
+
+    /// How the customers' languages say it, lower-case, with and without diacritics; the
+    /// first is English. "Today" also accepts a part of the day ("this afternoon").
+    fn words(self) -> &'static [&'static str] {
+        match self {
+            RelativeDay::Today => &[
+                "today",
+                "this morning",
+                "this afternoon",
+                "this evening",
+                "tonight",
+                "hoy",
+                "esta tarde",
+                "esta mañana",
+                "aujourd'hui",
+                "aujourd\u{2019}hui",
+                "cet après-midi",
+                "ce matin",
+                "ce soir",
+                "hoje",
+                "hôm nay",
+                "hom nay",
+                "chiều nay",
+                "sáng nay",
+                "tối nay",
+                "今天",
+                "今日",
+                "今晚",
+                "오늘",
+                "ngayon",
+                "mamaya",
+                "сегодня",
+                "اليوم",
+                "الليلة",
+            ],
+            RelativeDay::Tonight => &[
+                "tonight",
+                "this evening",
+                "esta noche",
+                "ce soir",
+                "hoje à noite",
+                "hoje a noite",
+                "esta noite",
+                "tối nay",
+                "toi nay",
+                "今晚",
+                "今天晚上",
+                "오늘 밤",
+                "오늘밤",
+                "오늘 저녁",
+                "mamayang gabi",
+                "ngayong gabi",
+                "сегодня вечером",
+                "вечером",
+                "الليلة",
+                "هذا المساء",
+            ],
+            RelativeDay::Tomorrow => &[
+                "tomorrow",
+                "mañana",
+                "manana",
+                "demain",
+                "amanhã",
+                "amanha",
+                "ngày mai",
+                "ngay mai",
+                "明天",
+                "明日",
+                "내일",
+                "bukas",
+                "завтра",
+                "غدا",
+                "غدًا",
+                "غداً",
+                "بكرة",
+                "بكره",
+            ],
+        }
+    }
+
+    /// The word a reply in `language` should use; English for a language not listed.
+    fn spelled(self, language: &str) -> &'static str {
+        const NAMES: [(&str, [&str; 3]); 10] = [
+            ("en", ["today", "tonight", "tomorrow"]),
+            ("es", ["hoy", "esta noche", "mañana"]),
+            ("vi", ["hôm nay", "tối nay", "ngày mai"]),
+            ("zh", ["今天", "今晚", "明天"]),
+            ("tl", ["ngayon", "mamayang gabi", "bukas"]),
+            ("ko", ["오늘", "오늘 밤", "내일"]),
+            ("fr", ["aujourd'hui", "ce soir", "demain"]),
+            ("pt", ["hoje", "hoje à noite", "amanhã"]),
+            ("ru", ["сегодня", "сегодня вечером", "завтра"]),
+            ("ar", ["اليوم", "الليلة", "غدًا"]),
+        ];
+        let names = NAMES
+            .iter()
+            .find(|(code, _)| *code == language)
+            .map_or(&NAMES[0].1, |(_, names)| names);
+        names[self as usize]
+    }
 }
 
 /// Weekday names per language, Monday first; the first entry is English. Each list holds the
@@ -553,6 +677,10 @@ pub fn extract(goal: &str, names: &[String]) -> Vec<Fact> {
             facts.push(Fact::Weekday(day));
             continue;
         }
+        if let Some(day) = RelativeDay::from_english(&lower) {
+            facts.push(Fact::RelativeDay(day));
+            continue;
+        }
         let is_technician = names
             .iter()
             .any(|n| n.split_whitespace().any(|w| w.eq_ignore_ascii_case(t)));
@@ -636,6 +764,7 @@ pub fn present(fact: &Fact, draft: &str) -> bool {
                 lower.contains(w)
             }
         }),
+        Fact::RelativeDay(d) => d.words().iter().any(|w| lower.contains(w)),
         Fact::Name(n) => lower.contains(&n.to_lowercase()),
     }
 }
@@ -661,6 +790,25 @@ mod tests {
         for f in &facts {
             assert!(present(f, &f.spelled("es")), "{f} as {}", f.spelled("es"));
         }
+    }
+
+    #[test]
+    fn days_named_from_today_are_facts_in_every_language() {
+        let facts = extract(
+            "Owen can come tomorrow at 8:30 AM; refund issued today",
+            &[],
+        );
+        assert!(facts.contains(&Fact::RelativeDay(RelativeDay::Tomorrow)));
+        assert!(facts.contains(&Fact::RelativeDay(RelativeDay::Today)));
+        let tomorrow = Fact::RelativeDay(RelativeDay::Tomorrow);
+        assert!(present(&tomorrow, "Owen puede ir mañana a las 8:30."));
+        assert!(present(&tomorrow, "Owen sẽ đến vào ngày mai lúc 8:30."));
+        assert!(present(&tomorrow, "오웬이 내일 8시 30분에 방문합니다."));
+        assert!(!present(&tomorrow, "Owen can come Tuesday at 8:30 AM."));
+        assert_eq!(tomorrow.spelled("pt"), "amanhã");
+        let today = Fact::RelativeDay(RelativeDay::Today);
+        assert!(present(&today, "Sam can be there this afternoon at 4:30."));
+        assert!(!present(&today, "Sam can be there at 4:30."));
     }
 
     #[test]

@@ -180,6 +180,28 @@ pub fn sms_segments(text: &str) -> usize {
     }
 }
 
+/// The goal's parts that tell the reply to ask the customer something ("ask which model he
+/// bought", "ask if she wants to rebook"). "Ask him to turn the AC off" is a request, not a
+/// question, and is left to the other checks.
+pub fn questions_asked_for(goal: &str) -> Vec<String> {
+    const QUESTION_WORDS: &[&str] = &[
+        "if", "whether", "which", "what", "when", "where", "how", "who", "why",
+    ];
+    super::compose::goal_points(goal)
+        .into_iter()
+        .filter(|point| {
+            let lower = point.to_lowercase();
+            let mut words = lower.split_whitespace();
+            words.next() == Some("ask") && words.next().is_some_and(|w| QUESTION_WORDS.contains(&w))
+        })
+        .collect()
+}
+
+/// Whether a draft asks anything: a question mark in any script.
+pub fn asks_something(text: &str) -> bool {
+    text.contains(['?', '？', '؟'])
+}
+
 /// Runs every check; `detect` names the language of a text (None when undecidable).
 pub fn check(
     draft: &str,
@@ -295,6 +317,17 @@ pub fn check(
         out.push(Violation::new(
             "missing_fact",
             format!("leaves out {}", missing.join(", ")),
+        ));
+    }
+
+    let unasked: Vec<String> = questions_asked_for(ctx.goal)
+        .into_iter()
+        .filter(|_| !asks_something(text))
+        .collect();
+    if !unasked.is_empty() {
+        out.push(Violation::new(
+            "missing_question",
+            format!("does not {}", unasked.join("; ")),
         ));
     }
 
@@ -419,6 +452,23 @@ mod tests {
             &english,
         );
         assert!(v.is_empty(), "{v:?}");
+    }
+
+    #[test]
+    fn a_goal_that_says_ask_needs_a_question() {
+        let inbound = vec!["can you install a disposal I bought?".to_string()];
+        let goal = "install only is $145; ask which model he bought";
+        let c = ctx(goal, &inbound, "en");
+        let v = check("Hi Maria, installation is $145.", &c, &english);
+        assert_eq!(codes(&v), ["missing_question"], "{v:?}");
+        let v = check(
+            "Hi Maria, installation is $145. Which model did you buy?",
+            &c,
+            &english,
+        );
+        assert!(v.is_empty(), "{v:?}");
+        // A request is not a question.
+        assert!(questions_asked_for("ask him to turn the AC off until then").is_empty());
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The cheap repair for a draft whose only fault is a left-out fact: the goal's part that
-//! carries the fact is written as one sentence on its own (the `fact_sentence` prompt, short
+//! The cheap repair for a draft whose only fault is a left-out fact or question: the goal's
+//! part that carries it is written as one sentence on its own (the `fact_sentence` prompt, short
 //! and without the thread, which small models follow), and inserted into the draft.
 //!
 //! Rewriting the whole draft (the general repair) costs a full generation and, on the small
@@ -8,13 +8,23 @@
 
 use super::compose::goal_points;
 use super::facts::{self, Fact};
+use super::guardrails;
 use super::sentences::sentences;
 
-/// What a draft leaves out: the goal's parts that carry a missing fact, and those facts.
+/// What a draft leaves out: the goal's parts that carry a missing fact or an unasked
+/// question, and those facts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Gap {
     pub points: Vec<String>,
     pub facts: Vec<Fact>,
+    /// The goal asks for a question the draft does not ask.
+    pub question: bool,
+}
+
+impl Gap {
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
 }
 
 /// The facts of `goal` that `draft` leaves out, and the parts of the goal that carry them, in
@@ -24,8 +34,19 @@ pub fn gap(goal: &str, draft: &str, technicians: &[String], check_names: bool) -
     let mut gap = Gap {
         points: Vec::new(),
         facts: Vec::new(),
+        question: false,
+    };
+    let unasked = if guardrails::asks_something(draft) {
+        Vec::new()
+    } else {
+        guardrails::questions_asked_for(goal)
     };
     for point in goal_points(goal) {
+        if unasked.contains(&point) {
+            gap.question = true;
+            gap.points.push(point);
+            continue;
+        }
         let missing: Vec<Fact> = facts::extract(&point, technicians)
             .into_iter()
             .filter(|f| check_names || !matches!(f, Fact::Name(_)))
@@ -44,11 +65,15 @@ pub fn gap(goal: &str, draft: &str, technicians: &[String], check_names: bool) -
     gap
 }
 
-/// The sentences of `written` that carry any of `facts`, joined; `None` when none does.
-pub fn carrying_sentences(written: &str, facts: &[Fact]) -> Option<String> {
+/// The sentences of `written` that fill the gap (carry any of its facts, or ask its
+/// question), joined; `None` when none does.
+pub fn carrying_sentences(written: &str, gap: &Gap) -> Option<String> {
     let picked: Vec<String> = sentences(written)
         .into_iter()
-        .filter(|s| facts.iter().any(|f| facts::present(f, s)))
+        .filter(|s| {
+            gap.facts.iter().any(|f| facts::present(f, s))
+                || (gap.question && guardrails::asks_something(s))
+        })
         .collect();
     (!picked.is_empty()).then(|| picked.join(" "))
 }
@@ -127,6 +152,7 @@ mod tests {
             Gap {
                 points: vec!["Trey arrives in 30 minutes".into()],
                 facts: vec![Fact::Name("Trey".into())],
+                question: false,
             }
         );
         assert!(gap(goal, draft, &techs(), false).points.is_empty());
@@ -135,11 +161,30 @@ mod tests {
     #[test]
     fn takes_only_the_sentences_carrying_the_fact() {
         let mini = "Hi Carla, thanks for your patience. Trey will arrive in about 30 minutes. Best, Summit";
+        let missing = |name: &str| Gap {
+            points: vec![],
+            facts: vec![Fact::Name(name.into())],
+            question: false,
+        };
         assert_eq!(
-            carrying_sentences(mini, &[Fact::Name("Trey".into())]).as_deref(),
+            carrying_sentences(mini, &missing("Trey")).as_deref(),
             Some("Trey will arrive in about 30 minutes.")
         );
-        assert_eq!(carrying_sentences(mini, &[Fact::Name("Owen".into())]), None);
+        assert_eq!(carrying_sentences(mini, &missing("Owen")), None);
+    }
+
+    #[test]
+    fn an_unasked_question_is_a_gap_filled_by_a_question() {
+        let goal = "install only is $145; ask which model he bought";
+        let found = gap(goal, "Hi Marcus, installation is $145.", &[], true);
+        assert_eq!(found.points, ["ask which model he bought"]);
+        assert!(found.question && found.facts.is_empty());
+        let mini = "Hi Marcus, thanks for reaching out. Which model did you buy?";
+        assert_eq!(
+            carrying_sentences(mini, &found).as_deref(),
+            Some("Which model did you buy?")
+        );
+        assert!(gap(goal, "Hi Marcus, it's $145. Which brand is it?", &[], true).is_empty());
     }
 
     #[test]

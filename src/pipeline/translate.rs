@@ -39,7 +39,7 @@ fn check_code(field: &str, code: &str) -> Result<(), ComposeError> {
 fn kept_facts(text: &str) -> Vec<Fact> {
     facts::extract(text, &[])
         .into_iter()
-        .filter(|f| !matches!(f, Fact::Weekday(_)))
+        .filter(|f| !matches!(f, Fact::Weekday(_) | Fact::RelativeDay(_)))
         .collect()
 }
 

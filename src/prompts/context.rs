@@ -56,6 +56,8 @@ pub struct FactSentenceContext {
     pub customer: CustomerView,
     /// The goal's part the sentence must say, e.g. "Trey arrives in 30 minutes".
     pub note: String,
+    /// The note's facts as the sentence should write them (see `ComposeContext::must_include`).
+    pub must_include: Vec<String>,
     pub language: LanguageView,
 }
 
@@ -135,6 +137,7 @@ pub fn sample_fact_sentence() -> FactSentenceContext {
         business: sample_business(),
         customer: sample_customer(),
         note: "Mike can be there at 3 PM today".into(),
+        must_include: vec!["Mike".into(), "3 PM".into(), "today".into()],
         language: LanguageView {
             code: "en".into(),
             name: "English".into(),

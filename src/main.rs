@@ -9,7 +9,7 @@ use parley::http::{self, AppState};
 use parley::llm::cli::{self as llm_cli, GenerateArgs, ModelsCommand};
 use parley::llm::fetch::FetchOptions;
 use parley::llm::select::BackendChoice;
-use parley::pipeline::compose::Route;
+use parley::pipeline::compose::{DraftTemplates, Route};
 use parley::prompts::PromptLibrary;
 use parley::prompts::PromptName;
 use parley::store::Store;
@@ -162,13 +162,14 @@ async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         Some(ComposeDrafter {
             backend: choice.connect(&FetchOptions::default()).await?,
             detect: Arc::new(detect.clone()),
-            template: compose.source,
+            templates: DraftTemplates {
+                compose: compose.source,
+                fact_sentence: library.get(PromptName::FactSentence).source,
+                translate: library.get(PromptName::Translate).source,
+            },
             template_version: compose.version,
-            fact_template: library.get(PromptName::FactSentence).source,
             route: if args.via_english {
-                Route::ViaEnglish {
-                    translate_template: library.get(PromptName::Translate).source,
-                }
+                Route::ViaEnglish
             } else {
                 Route::Direct
             },

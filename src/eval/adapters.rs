@@ -11,7 +11,7 @@ use super::traits::{DraftOutput, Drafter, MessageClassifier, MessagePrediction};
 use crate::domain::{Channel, VoiceSettings};
 use crate::llm::LlmBackend;
 use crate::pipeline::compose::{
-    compose_blocking, ComposeInput, LanguageDetector, Route, ThreadTurn,
+    compose_blocking, ComposeInput, DraftTemplates, LanguageDetector, Route, ThreadTurn,
 };
 use crate::triage::Triage;
 
@@ -39,9 +39,8 @@ impl MessageClassifier for TriageClassifier {
 pub struct ComposeDrafter {
     pub backend: Arc<dyn LlmBackend>,
     pub detect: LanguageDetector,
-    pub template: String,
+    pub templates: DraftTemplates,
     pub template_version: String,
-    pub fact_template: String,
     pub route: Route,
 }
 
@@ -68,8 +67,7 @@ impl Drafter for ComposeDrafter {
                 .collect(),
             goal: case.goal.clone(),
             language: None,
-            template: self.template.clone(),
-            fact_template: self.fact_template.clone(),
+            templates: self.templates.clone(),
             route: self.route.clone(),
         };
         let done = compose_blocking(self.backend.clone(), self.detect.clone(), input)
@@ -84,7 +82,7 @@ impl Drafter for ComposeDrafter {
         let info = self.backend.describe();
         let route = match self.route {
             Route::Direct => "",
-            Route::ViaEnglish { .. } => ", via English",
+            Route::ViaEnglish => ", via English",
         };
         format!("{}:{} greedy{route}", info.kind, info.model)
     }

@@ -18,7 +18,7 @@ use super::extract::{AppJson, Auth};
 use super::{check_len, AppState};
 use crate::domain::{Channel, Direction, LanguageGuess, TagScore, UrgencyScore, VoiceSettings};
 use crate::pipeline::compose::{self, ComposeError, ComposeEvent, ComposeInput, ThreadTurn};
-use crate::pipeline::templates::live_template;
+use crate::pipeline::templates::{draft_templates, live_template};
 use crate::pipeline::translate;
 use crate::prompts::PromptName;
 use crate::triage::Reason;
@@ -212,22 +212,7 @@ pub async fn compose(
     for t in &req.thread {
         check_len("thread[].text", &t.text, MAX_TEXT_BYTES)?;
     }
-    let template = live_template(
-        &state.store,
-        &state.prompts,
-        &who.tenant_id,
-        PromptName::Compose,
-    )
-    .await?
-    .source;
-    let fact_template = live_template(
-        &state.store,
-        &state.prompts,
-        &who.tenant_id,
-        PromptName::FactSentence,
-    )
-    .await?
-    .source;
+    let templates = draft_templates(&state.store, &state.prompts, &who.tenant_id).await?;
     let input = ComposeInput {
         business: VoiceSettings {
             name: req.business.name,
@@ -248,8 +233,7 @@ pub async fn compose(
             .collect(),
         goal: req.goal,
         language: req.language,
-        template,
-        fact_template,
+        templates,
         route: compose::Route::Direct,
     };
     let rx = compose::compose(backend, state.language_detector(), input)?;

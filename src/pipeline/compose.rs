@@ -17,6 +17,7 @@ use crate::prompts::context::{
     ComposeContext, CustomerView, FactSentenceContext, LanguageView, TurnView,
 };
 use crate::prompts::{self, PromptError, PromptName, TurnRole};
+use crate::triage::InjectionDetector;
 
 /// Names a text's language (ISO 639-1), or `None` when it cannot tell.
 pub type LanguageDetector = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -39,11 +40,19 @@ pub struct ComposeInput {
     pub goal: String,
     /// Target language; `None` means the thread's language.
     pub language: Option<String>,
-    /// Template text to use (a business's override or the default).
-    pub template: String,
-    /// The `fact_sentence` template, for putting back facts a draft left out.
-    pub fact_template: String,
+    pub templates: DraftTemplates,
     pub route: Route,
+}
+
+/// The template texts a draft renders (each a business's override or the default).
+#[derive(Debug, Clone, Default)]
+pub struct DraftTemplates {
+    /// The reply itself.
+    pub compose: String,
+    /// One part of the goal as one sentence, for putting back facts a draft left out.
+    pub fact_sentence: String,
+    /// Carries a sentence into the customer's language, keeping its facts.
+    pub translate: String,
 }
 
 /// How a reply in a language other than English gets written.
@@ -52,9 +61,9 @@ pub enum Route {
     /// In the target language, by the compose prompt alone.
     #[default]
     Direct,
-    /// In English first (where small models follow instructions best), then translated with
-    /// this template; the translation keeps the English draft's facts (`translate`).
-    ViaEnglish { translate_template: String },
+    /// In English first (where small models follow instructions best), then translated; the
+    /// translation keeps the English draft's facts (`translate`).
+    ViaEnglish,
 }
 
 /// A finished draft and what is still wrong with it.
@@ -222,6 +231,8 @@ struct Prepared {
     opening: Option<String>,
     language: String,
     inbound: Vec<String>,
+    /// What the thread's messages told an AI to do; see `DraftContext::instructed`.
+    instructed: Vec<String>,
     first_name: String,
     sms: bool,
     max_tokens: u32,
@@ -293,7 +304,7 @@ fn render_prompt(
             .map(|f| f.spelled(&language))
             .collect(),
     };
-    let turns = prompts::render(PromptName::Compose, &input.template, &ctx)?;
+    let turns = prompts::render(PromptName::Compose, &input.templates.compose, &ctx)?;
     let instructions = turns
         .iter()
         .filter(|t| t.role == TurnRole::System)
@@ -312,12 +323,25 @@ fn render_prompt(
             .filter(|t| t.direction == Direction::Inbound)
             .map(|t| t.text.clone())
             .collect(),
+        instructed: instructed(&input.thread),
         first_name: first,
         sms,
         // CJK scripts spend more tokens per word; room for ~90 words either way.
         max_tokens: if sms { 120 } else { 260 },
         sanctioned: sanctioned_text(input),
     })
+}
+
+/// Every inbound message's instruction to an AI, over the whole thread: an injection sent a
+/// while ago still must not be carried out.
+fn instructed(thread: &[ThreadTurn]) -> Vec<String> {
+    let detector = InjectionDetector::shared();
+    thread
+        .iter()
+        .filter(|t| t.direction == Direction::Inbound)
+        .filter_map(|t| detector.instructed_tail(&t.text))
+        .map(str::to_string)
+        .collect()
 }
 
 fn request(messages: Vec<ChatMessage>, max_tokens: u32) -> GenerateRequest {
@@ -388,6 +412,7 @@ fn draft_context<'a>(input: &'a ComposeInput, prepared: &'a Prepared) -> DraftCo
         goal: &input.goal,
         language: &prepared.language,
         inbound: &prepared.inbound,
+        instructed: &prepared.instructed,
         instructions: &prepared.instructions,
         first_name: &prepared.first_name,
         technicians: &input.business.technicians,
@@ -441,19 +466,8 @@ async fn run(
     tx: &mpsc::Sender<Result<ComposeEvent, ComposeError>>,
     started: Instant,
 ) -> Result<Option<Composed>, ComposeError> {
-    if let Route::ViaEnglish { translate_template } = &input.route {
-        if prepared.language != "en" {
-            return via_english(
-                backend,
-                detect,
-                input,
-                prepared,
-                translate_template,
-                tx,
-                started,
-            )
-            .await;
-        }
+    if input.route == Route::ViaEnglish && prepared.language != "en" {
+        return via_english(backend, detect, input, prepared, tx, started).await;
     }
     run_direct(backend, detect, input, prepared, tx, started).await
 }
@@ -516,13 +530,16 @@ async fn run_direct(
         }
     }
     // Safety first: what an injection asked for never reaches the operator, even at the cost
-    // of a thinner draft.
-    if flags
-        .iter()
-        .any(|v| v.check == "contact_info" || v.check == "parrot")
-    {
+    // of a thinner draft. English sentences in a reply that is not English go too; the patch
+    // below writes their facts again in the customer's language.
+    if flags.iter().any(|v| {
+        matches!(
+            v.check,
+            "contact_info" | "parrot" | "obeys_injection" | "mixed_language"
+        )
+    }) {
         let ctx = draft_context(input, &prepared);
-        if let Some(scrubbed) = guardrails::scrub(&text, opening, &ctx) {
+        if let Some(scrubbed) = guardrails::scrub(&text, opening, &ctx, &|t: &str| detect(t)) {
             flags = judge(&scrubbed);
             text = scrubbed;
             if !replace_streamed(tx, &flags, &text).await {
@@ -535,7 +552,7 @@ async fn run_direct(
     let hollow = is_hollow(&text, opening, &flags);
     tracing::debug!(?flags, hollow, %text, "draft before the rebuild and patch");
     if hollow {
-        if let Some(rebuilt) = rebuild(backend, input, &prepared).await? {
+        if let Some(rebuilt) = rebuild(backend, detect, input, &prepared).await? {
             let rebuilt_flags = judge(&rebuilt);
             if rebuilt_flags.len() <= flags.len() {
                 attempts += 1;
@@ -547,8 +564,17 @@ async fn run_direct(
         }
     }
     if only_facts_missing(&flags) {
-        if let Some(patched) = patch_gap(backend, input, &prepared, &text).await? {
-            let patched_flags = judge(&patched);
+        if let Some(mut patched) = patch_gap(backend, detect, input, &prepared, &text).await? {
+            let mut patched_flags = judge(&patched);
+            tracing::debug!(?patched_flags, %patched, "patched draft");
+            // The added sentence can tip an SMS over two segments: drop a pleasantry instead.
+            if patched_flags.iter().any(|v| v.check == "too_long") {
+                let fitted =
+                    patch::fit_sms(&patched, opening, &input.goal, &input.business.technicians);
+                if let Some(fitted) = fitted {
+                    (patched_flags, patched) = (judge(&fitted), fitted);
+                }
+            }
             if patched_flags.len() < flags.len() {
                 attempts += 1;
                 (text, flags) = (patched, patched_flags);
@@ -596,6 +622,7 @@ fn is_hollow(text: &str, opening: Option<&str>, flags: &[Violation]) -> bool {
 /// What the fact-sentence prompt writes for `note`: one part of the goal, or all of it.
 async fn fact_sentence(
     backend: &dyn LlmBackend,
+    detect: &LanguageDetector,
     input: &ComposeInput,
     prepared: &Prepared,
     note: String,
@@ -616,25 +643,76 @@ async fn fact_sentence(
             name: language_name(&prepared.language).to_string(),
         },
     };
-    let messages: Vec<ChatMessage> =
-        prompts::render(PromptName::FactSentence, &input.fact_template, &ctx)?
-            .into_iter()
-            .map(ChatMessage::from)
-            .collect();
+    let messages: Vec<ChatMessage> = prompts::render(
+        PromptName::FactSentence,
+        &input.templates.fact_sentence,
+        &ctx,
+    )?
+    .into_iter()
+    .map(ChatMessage::from)
+    .collect();
     let done = backend
         .complete(request(messages, PATCH_MAX_TOKENS))
         .await?;
-    Ok(guardrails::tidy(&done.text))
+    let written = guardrails::tidy(&done.text);
+    if only_lists_facts(&written, &ctx.must_include) {
+        return Ok(String::new());
+    }
+    // Given an English note, small models often hand the sentence back in English; the
+    // translation prompt carries it over and checks that its facts survived.
+    let target = &prepared.language;
+    let Some(found) = detect(&written).filter(|found| found != target) else {
+        return Ok(written);
+    };
+    let translated = super::translate::translate(
+        backend,
+        detect,
+        &input.templates.translate,
+        &written,
+        Some(&found),
+        target,
+    )
+    .await?;
+    let text = guardrails::tidy(&translated.text);
+    let fixed = translated.missing.is_empty()
+        && detect(&text).is_none_or(|l| &l == target)
+        && !only_lists_facts(&text, &ctx.must_include);
+    Ok(if fixed && !text.is_empty() {
+        text
+    } else {
+        written
+    })
+}
+
+/// Whether a fact sentence is only its facts ("Brian, amanhã, 8:00."): a list would pass every
+/// check and still read as nonsense to the customer.
+fn only_lists_facts(written: &str, must_include: &[String]) -> bool {
+    let mut rest = written.to_lowercase();
+    for fact in must_include {
+        rest = rest.replace(&fact.to_lowercase(), " ");
+    }
+    rest.split(|c: char| !c.is_alphabetic())
+        .filter(|w| !w.is_empty())
+        .count()
+        < 2
 }
 
 /// A hollow draft rebuilt: the greeting, then the whole goal as the fact-sentence prompt
 /// writes it.
 async fn rebuild(
     backend: &dyn LlmBackend,
+    detect: &LanguageDetector,
     input: &ComposeInput,
     prepared: &Prepared,
 ) -> Result<Option<String>, ComposeError> {
-    let written = fact_sentence(backend, input, prepared, input.goal.trim().to_string()).await?;
+    let written = fact_sentence(
+        backend,
+        detect,
+        input,
+        prepared,
+        input.goal.trim().to_string(),
+    )
+    .await?;
     if written.is_empty() {
         return Ok(None);
     }
@@ -646,6 +724,7 @@ async fn rebuild(
 /// sentence does not carry them either.
 async fn patch_gap(
     backend: &dyn LlmBackend,
+    detect: &LanguageDetector,
     input: &ComposeInput,
     prepared: &Prepared,
     draft: &str,
@@ -659,7 +738,7 @@ async fn patch_gap(
     if gap.is_empty() {
         return Ok(None);
     }
-    let mini = fact_sentence(backend, input, prepared, gap.points.join("; ")).await?;
+    let mini = fact_sentence(backend, detect, input, prepared, gap.points.join("; ")).await?;
     tracing::debug!(points = ?gap.points, %mini, "fact sentence for the left-out facts");
     Ok(patch::carrying_sentences(&mini, &gap)
         .map(|sentence| patch::insert(draft, &sentence, &input.business.sign_off)))
@@ -675,7 +754,6 @@ async fn via_english(
     detect: &LanguageDetector,
     input: &ComposeInput,
     prepared: Prepared,
-    translate_template: &str,
     tx: &mpsc::Sender<Result<ComposeEvent, ComposeError>>,
     started: Instant,
 ) -> Result<Option<Composed>, ComposeError> {
@@ -698,7 +776,7 @@ async fn via_english(
     let translated = super::translate::translate(
         backend,
         detect,
-        translate_template,
+        &input.templates.translate,
         &english_draft.text,
         Some("en"),
         &prepared.language,
@@ -758,6 +836,20 @@ pub async fn compose_blocking(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bare_list_of_facts_is_not_a_sentence() {
+        let facts = [
+            "Brian".to_string(),
+            "amanhã".to_string(),
+            "8:00".to_string(),
+        ];
+        assert!(only_lists_facts("Brian, amanhã, 8:00.", &facts));
+        assert!(!only_lists_facts(
+            "Brian estará aí amanhã às 8:00, sem custo.",
+            &facts
+        ));
+    }
 
     #[test]
     fn goal_points_split_chained_goals() {

@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use super::compose::{self, ComposeInput, LanguageDetector, ThreadTurn};
-use super::templates::live_template;
+use super::compose::{self, ComposeInput, DraftTemplates, LanguageDetector, ThreadTurn};
+use super::templates::draft_templates;
 use crate::domain::{Thread, VoiceSettings};
 use crate::llm::LlmBackend;
-use crate::prompts::{PromptLibrary, PromptName};
+use crate::prompts::PromptLibrary;
 use crate::store::{Store, StoreError};
 
 /// Messages of a thread a draft is written from (the newest, oldest first).
@@ -18,8 +18,7 @@ pub struct ThreadContext {
     pub thread: Thread,
     pub turns: Vec<ThreadTurn>,
     pub voice: VoiceSettings,
-    pub template: String,
-    pub fact_template: String,
+    pub templates: DraftTemplates,
 }
 
 pub async fn load(
@@ -45,18 +44,12 @@ pub async fn load(
         })
         .collect();
     let voice = store.voice(tenant).await?;
-    let template = live_template(store, library, tenant, PromptName::Compose)
-        .await?
-        .source;
-    let fact_template = live_template(store, library, tenant, PromptName::FactSentence)
-        .await?
-        .source;
+    let templates = draft_templates(store, library, tenant).await?;
     Ok(ThreadContext {
         thread,
         turns,
         voice,
-        template,
-        fact_template,
+        templates,
     })
 }
 
@@ -68,8 +61,7 @@ impl ThreadContext {
             thread: self.turns.clone(),
             goal,
             language: language.or(self.thread.language.clone()),
-            template: self.template.clone(),
-            fact_template: self.fact_template.clone(),
+            templates: self.templates.clone(),
             route: compose::Route::Direct,
         }
     }

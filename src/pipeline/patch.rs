@@ -135,9 +135,62 @@ pub fn insert(draft: &str, addition: &str, sign_off: &str) -> String {
     format!("{draft} {addition}")
 }
 
+/// A text over two SMS segments cut down to fit: sentences that carry none of the goal's
+/// facts and ask nothing are dropped, last first, until it fits; the opening greeting stays.
+/// `None` when it cannot be made to fit that way. The insertion of a left-out fact is what
+/// usually tips a draft over, and a pleasantry ("Hope you feel better!") is what can go.
+pub fn fit_sms(
+    text: &str,
+    opening: Option<&str>,
+    goal: &str,
+    technicians: &[String],
+) -> Option<String> {
+    let (head, body) = match opening {
+        Some(o) if text.starts_with(o) => (o, &text[o.len()..]),
+        _ => ("", text),
+    };
+    let goal_facts = facts::extract(goal, technicians);
+    let needed =
+        |s: &str| guardrails::asks_something(s) || goal_facts.iter().any(|f| facts::present(f, s));
+    let mut kept = sentences(body);
+    let joined = |kept: &[String]| format!("{head} {}", kept.join(" ")).trim().to_string();
+    while guardrails::sms_segments(&joined(&kept)) > 2 {
+        let droppable = kept.iter().rposition(|s| !needed(s))?;
+        kept.remove(droppable);
+    }
+    Some(joined(&kept))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_overlong_sms_loses_its_pleasantries_first() {
+        let text = "Hola Guadalupe, gracias por tu mensaje y por tu paciencia con nosotros. \
+                    No necesitas pagar los $30 extra. Hoy te devolvimos los $30 a tu tarjeta. \
+                    ¡Esperamos que tú y tu familia tengan un excelente fin de semana!";
+        let fitted = fit_sms(
+            text,
+            Some("Hola Guadalupe,"),
+            "refund of $30 issued today",
+            &[],
+        );
+        assert_eq!(
+            fitted.as_deref(),
+            Some("Hola Guadalupe, gracias por tu mensaje y por tu paciencia con nosotros. No necesitas pagar los $30 extra. Hoy te devolvimos los $30 a tu tarjeta.")
+        );
+        let all_facts = "Hola Ana, $30 hoy. ".repeat(20);
+        assert_eq!(
+            fit_sms(
+                &all_facts,
+                Some("Hola Ana,"),
+                "refund of $30 issued today",
+                &[]
+            ),
+            None
+        );
+    }
 
     fn techs() -> Vec<String> {
         vec!["Trey Jackson".to_string()]

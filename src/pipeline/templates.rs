@@ -1,5 +1,6 @@
 //! Which template text is live for a business: its newest override, else the shipped default.
 
+use super::compose::DraftTemplates;
 use crate::prompts::{PromptLibrary, PromptName};
 use crate::store::{Store, StoreError};
 
@@ -34,4 +35,18 @@ pub async fn live_template(
             })
         }
     }
+}
+
+/// The live templates a business's drafts render.
+pub async fn draft_templates(
+    store: &Store,
+    library: &PromptLibrary,
+    tenant_id: &str,
+) -> Result<DraftTemplates, StoreError> {
+    let live = |name| live_template(store, library, tenant_id, name);
+    Ok(DraftTemplates {
+        compose: live(PromptName::Compose).await?.source,
+        fact_sentence: live(PromptName::FactSentence).await?.source,
+        translate: live(PromptName::Translate).await?.source,
+    })
 }

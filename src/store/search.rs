@@ -76,6 +76,11 @@ pub(crate) fn match_expression(engine: Engine, query: &str) -> Option<String> {
 /// looks at (see the module doc).
 pub(crate) const SEARCH_WINDOW: u32 = 500;
 
+/// On PostgreSQL, how many of the newest messages are tested one by one before the full-text
+/// index is asked for older matches: a word in more than one message of forty fills the search
+/// window from these alone.
+const RECENT_SCAN: u32 = 20_000;
+
 /// SQL condition (on `t.id`) selecting threads whose contact or one of whose messages is among
 /// the newest matches of the expression bound at placeholder `m`, within the tenant bound at
 /// placeholder `t`. Rows are newest first by their insertion sequence, which the full-text
@@ -94,14 +99,28 @@ pub(crate) fn thread_condition(engine: Engine, m: &str, t: &str) -> String {
                         ORDER BY cf.rowid DESC LIMIT {w}) hit \
                       JOIN threads th ON th.contact_id = hit.id)"
         ),
+        // PostgreSQL's GIN index cannot be walked newest first, so the newest `RECENT_SCAN`
+        // messages are read in order and tested one by one (a frequent word fills the window
+        // there and the query stops), and only when they hold too few matches does the index
+        // find the older ones. LIMIT over UNION ALL runs the second branch only if needed.
+        // `body_tsv IS NOT NULL` (always true) is what lets the scan use `messages_recent`.
         Engine::Postgres => format!(
-            "t.id IN (SELECT thread_id FROM (SELECT ms.thread_id FROM messages ms \
-                        WHERE ms.body_tsv @@ to_tsquery('simple', {m}) AND ms.tenant_id = {t} \
-                        ORDER BY ms.seq DESC LIMIT {w}) msg_hit \
-                      UNION SELECT th.id FROM (SELECT ct.id FROM contacts ct \
+            "t.id IN ((SELECT thread_id FROM (\
+                        (SELECT r.thread_id FROM (SELECT thread_id, body_tsv FROM messages \
+                          WHERE tenant_id = {t} AND body_tsv IS NOT NULL \
+                          ORDER BY seq DESC LIMIT {RECENT_SCAN}) r \
+                         WHERE r.body_tsv @@ to_tsquery('simple', {m})) \
+                        UNION ALL \
+                        (SELECT ms.thread_id FROM messages ms \
+                         WHERE ms.body_tsv @@ to_tsquery('simple', {m}) AND ms.tenant_id = {t} \
+                           AND ms.seq < (SELECT coalesce(min(o.seq), 0) FROM (SELECT seq FROM messages \
+                             WHERE tenant_id = {t} AND body_tsv IS NOT NULL \
+                             ORDER BY seq DESC LIMIT {RECENT_SCAN}) o) \
+                         ORDER BY ms.seq DESC)) msg_hit LIMIT {w}) \
+                      UNION (SELECT th.id FROM (SELECT ct.id FROM contacts ct \
                         WHERE ct.search_tsv @@ to_tsquery('simple', {m}) AND ct.tenant_id = {t} \
                         ORDER BY ct.seq DESC LIMIT {w}) hit \
-                      JOIN threads th ON th.contact_id = hit.id)"
+                      JOIN threads th ON th.contact_id = hit.id))"
         ),
     }
 }

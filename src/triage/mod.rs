@@ -8,6 +8,7 @@
 
 pub mod data;
 pub mod features;
+pub mod injection;
 pub mod language;
 pub mod lexicon;
 pub mod metrics;
@@ -24,8 +25,8 @@ use serde::Serialize;
 use crate::domain::{Channel, LanguageGuess, TagScore, Urgency, UrgencyScore};
 pub use data::LabelledMessage;
 use features::{Featurizer, SparseVec};
+pub use injection::InjectionDetector;
 pub use language::{LanguageDetector, ThreadLanguage};
-use lexicon::TermSet;
 use model::{Model, TrainParams, TrainRow};
 pub use rules::{EmergencyRules, RuleHit};
 pub use taxonomy::{TagDef, Taxonomy};
@@ -144,7 +145,7 @@ struct Engine {
     featurizer: Featurizer,
     rules: EmergencyRules,
     language: LanguageDetector,
-    injection: TermSet,
+    injection: &'static InjectionDetector,
 }
 
 /// The classifier: built once, `Send + Sync`, cheap to share in an `Arc`.
@@ -165,71 +166,6 @@ impl std::fmt::Debug for Triage {
             .finish()
     }
 }
-
-/// Phrases that address the classifier instead of the business.
-const INJECTION: &[&str] = &[
-    "ignore your instructions",
-    "ignore all previous",
-    "ignore previous instructions",
-    "ignore the previous",
-    "ignore all instructions",
-    "ignore your previous",
-    "ignore the above",
-    "disregard your",
-    "disregard all",
-    "disregard previous",
-    "system prompt",
-    "you are now",
-    "as an ai",
-    "mark this as",
-    "mark this urgent",
-    "mark this message",
-    "mark it as",
-    "mark as urgent",
-    "mark me as",
-    "classify this",
-    "set urgency",
-    "set the urgency",
-    "set priority",
-    "set the priority",
-    "priority: emergency",
-    "urgency: emergency",
-    "label this",
-    "tag this",
-    "ignora tus instrucciones",
-    "ignora las instrucciones",
-    "marca esto",
-    "marcar como urgente",
-    "marcalo como urgente",
-    "bo qua huong dan",
-    "bo qua cac huong dan",
-    "danh dau la khan cap",
-    "忽略你的指令",
-    "忽略之前",
-    "忽略所有",
-    "标记为紧急",
-    "标为紧急",
-    "balewalain ang",
-    "i-mark mo",
-    "imark mo",
-    "지시를 무시",
-    "지시 무시",
-    "긴급으로 표시",
-    "ignore tes instructions",
-    "ignorez vos instructions",
-    "ignorez les instructions",
-    "marquez ce message",
-    "marque ce message",
-    "ignore as instrucoes",
-    "ignore suas instrucoes",
-    "marque como urgente",
-    "игнорируй инструкции",
-    "игнорируйте инструкции",
-    "пометь как срочн*",
-    "تجاهل التعليمات",
-    "تجاهل تعليماتك",
-    "ضع علامه عاجل",
-];
 
 fn urgency_index(u: Urgency) -> usize {
     match u {
@@ -257,7 +193,7 @@ impl Engine {
             featurizer: Featurizer::new(),
             rules: EmergencyRules::new(),
             language: LanguageDetector::new(&config.languages)?,
-            injection: TermSet::new(INJECTION, false),
+            injection: InjectionDetector::shared(),
         })
     }
 
@@ -265,40 +201,12 @@ impl Engine {
     /// instructions and mark this urgent"), keeping the customer's actual request.
     fn prepare(&self, raw: &str) -> (Prepared, Option<String>) {
         let p = text::prepare(raw);
-        let compact = p.compact();
-        if !self.injection.any(&p, &compact) {
+        if !self.injection.matches_prepared(&p) {
             return (p, None);
         }
-        let mut kept = Vec::new();
-        let mut dropped = Vec::new();
-        for sentence in split_sentences(&p.body) {
-            let sp = text::prepare(sentence);
-            if self.injection.any(&sp, &sp.compact()) {
-                dropped.push(sentence.trim());
-            } else {
-                kept.push(sentence);
-            }
-        }
-        let reason = Some(dropped.join(" "));
-        let rest = kept.concat();
-        (text::prepare(&rest), reason)
+        let (kept, dropped) = self.injection.partition(&p.body);
+        (text::prepare(&kept.concat()), Some(dropped.join(" ")))
     }
-}
-
-fn split_sentences(s: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for (i, c) in s.char_indices() {
-        if matches!(c, '.' | '!' | '?' | '\n' | '。' | '！' | '？' | ';') {
-            let end = i + c.len_utf8();
-            out.push(&s[start..end]);
-            start = end;
-        }
-    }
-    if start < s.len() {
-        out.push(&s[start..]);
-    }
-    out
 }
 
 impl Triage {

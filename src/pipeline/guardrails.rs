@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::facts::{self, Fact};
 use super::sentences::sentences;
+use crate::triage::text::is_cjk;
 
 mod contact_details;
 mod instructed;
@@ -377,11 +378,6 @@ fn unsanctioned_contacts(text: &str, ctx: &DraftContext<'_>) -> Vec<String> {
         .into_iter()
         .filter(|d| !contact_details::is_sanctioned(d, ctx.sanctioned))
         .collect()
-}
-
-/// Han ideographs and kana: scripts written without spaces between words.
-fn is_cjk(c: char) -> bool {
-    ('\u{4e00}'..='\u{9fff}').contains(&c) || ('\u{3040}'..='\u{30ff}').contains(&c)
 }
 
 /// Words, with each Han or kana character a unit of its own: Chinese and Japanese put no

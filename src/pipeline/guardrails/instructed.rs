@@ -5,7 +5,8 @@
 
 use std::collections::HashSet;
 
-use super::{is_cjk, words};
+use super::words;
+use crate::triage::text::is_cjk;
 
 /// A promo code, coupon or password: letters and digits mixed ("PROMO100", "X7K2"), or a
 /// shouted word ("FREE", "REFUND").

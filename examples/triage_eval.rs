@@ -47,6 +47,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(k) = flag("--knn") {
         config.knn = k as usize;
     }
+    if let Some(w) = flag("--subword-weight") {
+        config.subword_weight = w as f32;
+    }
+    if let Ok(path) = std::env::var("PARLEY_SUBWORDS") {
+        let t = Instant::now();
+        let s = parley::triage::subwords::SubwordEmbeddings::load(std::path::Path::new(&path))?;
+        println!(
+            "subword embeddings {s:?} loaded in {:.0} ms",
+            t.elapsed().as_secs_f64() * 1e3
+        );
+        config.subwords = Some(std::sync::Arc::new(s));
+    }
     let failures = flag("--failures").unwrap_or(0.0) as usize;
 
     if let Some(k) = flag("--cv") {

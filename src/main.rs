@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use parley::config::{self, DatabaseConfig, ModelConfig, ServeConfig};
+use parley::config::{self, DatabaseConfig, ModelConfig, ServeConfig, TriageModelConfig};
 use parley::domain::Role;
 use parley::eval::{self, adapters::ComposeDrafter, adapters::TriageClassifier, EvalArgs};
 use parley::http::{self, AppState};
@@ -13,6 +13,7 @@ use parley::pipeline::compose::{DraftTemplates, Route};
 use parley::prompts::PromptLibrary;
 use parley::prompts::PromptName;
 use parley::store::Store;
+use parley::triage::subwords::SubwordEmbeddings;
 use parley::triage::{Triage, TriageConfig};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -109,7 +110,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         PromptLibrary::load(Some(&config.prompts_dir)).context("loading prompt templates")?,
     );
     prompts.clone().watch(Duration::from_secs(2));
-    let triage = Arc::new(Triage::new(TriageConfig::default()).context("training the classifier")?);
+    let triage = Arc::new(train_triage(&config.triage).await?);
     let state = AppState::new(store.clone(), prompts, triage);
     load_model(&state, &config.model)?;
     let listener = tokio::net::TcpListener::bind(config.bind)
@@ -119,6 +120,31 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     http::serve(listener, state, shutdown_signal()).await?;
     store.close().await;
     Ok(())
+}
+
+/// The classifier, with its multilingual subword features when configured: their model is
+/// fetched on the first start, before the service listens.
+async fn train_triage(cfg: &TriageModelConfig) -> anyhow::Result<Triage> {
+    let mut config = TriageConfig::default();
+    if let Some(id) = cfg.model_id() {
+        let manifest = parley::llm::manifest::find(id)
+            .with_context(|| format!("triage embeddings model `{id}`"))?;
+        let path = parley::llm::fetch::ensure(&manifest, &FetchOptions::default())
+            .await
+            .with_context(|| {
+                format!("fetching `{id}` for triage (or run with --triage-embeddings none)")
+            })?;
+        let loaded = tokio::task::spawn_blocking(move || SubwordEmbeddings::load(&path))
+            .await
+            .context("loading triage embeddings")??;
+        tracing::info!(model = id, ?loaded, "triage subword embeddings loaded");
+        config.subwords = Some(Arc::new(loaded));
+    }
+    let triage = tokio::task::spawn_blocking(move || Triage::new(config))
+        .await
+        .context("training the classifier")?
+        .context("training the classifier")?;
+    Ok(triage)
 }
 
 /// Fetches (first start only) and loads the drafting backend in the background; `/readyz`
@@ -147,7 +173,7 @@ fn load_model(state: &AppState, model: &ModelConfig) -> anyhow::Result<()> {
 }
 
 async fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
-    let triage = Arc::new(Triage::new(TriageConfig::default()).context("training the classifier")?);
+    let triage = Arc::new(train_triage(&args.triage).await?);
     let detect_triage = triage.clone();
     let detect = move |t: &str| detect_triage.detect_language(t).map(|g| g.code);
     let classifier = TriageClassifier(triage.clone());

@@ -26,6 +26,7 @@ fn start_server(url: &str, port: u16) -> Child {
         .env("RUST_LOG", "warn")
         // The inbox alone: no drafting model to load.
         .env("PARLEY_MODEL", "none")
+        .env("PARLEY_TRIAGE_EMBEDDINGS", "none")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

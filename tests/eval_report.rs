@@ -201,6 +201,9 @@ fn args(suites: Vec<PathBuf>, dir: &std::path::Path) -> EvalArgs {
         backend: None,
         model: None,
         via_english: false,
+        triage: parley::config::TriageModelConfig {
+            embeddings: "none".into(),
+        },
         prompts: Some(dir.join("prompts")),
         limit: None,
         out: Some(dir.join("out")),

@@ -44,6 +44,9 @@ pub struct EvalArgs {
     #[arg(long)]
     pub via_english: bool,
 
+    #[command(flatten)]
+    pub triage: crate::config::TriageModelConfig,
+
     /// Run only the first N cases of each suite.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,

@@ -481,20 +481,26 @@ async fn run_direct(
     started: Instant,
 ) -> Result<Option<Composed>, ComposeError> {
     let judge = |text: &str| verdict(text, input, &prepared, detect);
+    let goal_facts = facts::extract(&input.goal, &input.business.technicians);
+    let clean = |raw: &str| facts::mend(&guardrails::tidy(raw), &goal_facts, &prepared.language);
     let req = request(prepared.messages.clone(), prepared.max_tokens);
     let opening = prepared.opening.as_deref();
     let Some(raw) = stream_attempt(backend, req, opening, tx).await? else {
         return Ok(None);
     };
-    let mut text = guardrails::tidy(&raw);
+    let mut text = clean(&raw);
     let mut flags = judge(&text);
     let mut attempts = 1;
-    // A left-out fact or question is patched in below; a full rewrite tends to drop it again.
+    // A left-out fact, question or instruction is patched in below; a full rewrite tends to
+    // drop it again.
     let only_facts_missing = |flags: &[Violation]| {
         !flags.is_empty()
-            && flags
-                .iter()
-                .all(|v| matches!(v.check, "missing_fact" | "missing_question"))
+            && flags.iter().all(|v| {
+                matches!(
+                    v.check,
+                    "missing_fact" | "missing_question" | "missing_point"
+                )
+            })
     };
     if !flags.is_empty() && !only_facts_missing(&flags) {
         attempts += 1;
@@ -521,7 +527,7 @@ async fn run_direct(
         let Some(raw) = stream_attempt(backend, req, opening, tx).await? else {
             return Ok(None);
         };
-        let repaired = guardrails::tidy(&raw);
+        let repaired = clean(&raw);
         let repaired_flags = judge(&repaired);
         // Keep whichever attempt fails fewer checks.
         if repaired_flags.len() <= flags.len() {
@@ -627,13 +633,14 @@ async fn fact_sentence(
     prepared: &Prepared,
     note: String,
 ) -> Result<String, ComposeError> {
+    let note_facts = facts::extract(&note, &input.business.technicians);
     let ctx = FactSentenceContext {
         business: input.business.clone(),
         customer: CustomerView {
             name: input.customer_name.clone(),
             first_name: prepared.first_name.clone(),
         },
-        must_include: facts::extract(&note, &input.business.technicians)
+        must_include: note_facts
             .iter()
             .map(|f| f.spelled(&prepared.language))
             .collect(),
@@ -651,12 +658,24 @@ async fn fact_sentence(
     .into_iter()
     .map(ChatMessage::from)
     .collect();
+    let clean = |raw: &str| facts::mend(&guardrails::tidy(raw), &note_facts, &prepared.language);
     let done = backend
-        .complete(request(messages, PATCH_MAX_TOKENS))
+        .complete(request(messages.clone(), PATCH_MAX_TOKENS))
         .await?;
-    let written = guardrails::tidy(&done.text);
+    let mut written = clean(&done.text);
     if only_lists_facts(&written, &ctx.must_include) {
-        return Ok(String::new());
+        // Asked again with its list in view, the model usually writes the sentence.
+        let mut again = messages;
+        again.push(ChatMessage::assistant(written.clone()));
+        again.push(ChatMessage::user(format!(
+            "That is a list, not a sentence. Write one complete sentence to {} in {} that says the same.",
+            ctx.customer.first_name, ctx.language.name
+        )));
+        let done = backend.complete(request(again, PATCH_MAX_TOKENS)).await?;
+        written = clean(&done.text);
+        if only_lists_facts(&written, &ctx.must_include) {
+            return Ok(String::new());
+        }
     }
     // Given an English note, small models often hand the sentence back in English; the
     // translation prompt carries it over and checks that its facts survived.
@@ -673,7 +692,7 @@ async fn fact_sentence(
         target,
     )
     .await?;
-    let text = guardrails::tidy(&translated.text);
+    let text = clean(&translated.text);
     let fixed = translated.missing.is_empty()
         && detect(&text).is_none_or(|l| &l == target)
         && !only_lists_facts(&text, &ctx.must_include);
@@ -734,6 +753,7 @@ async fn patch_gap(
         draft,
         &input.business.technicians,
         guardrails::latin_script(&prepared.language),
+        prepared.language == "en",
     );
     if gap.is_empty() {
         return Ok(None);

@@ -310,6 +310,23 @@ impl RelativeDay {
     }
 }
 
+/// Words small models write for a relative day that mean something else: Vietnamese "ngày
+/// nay" is "nowadays", not "today" ("hôm nay").
+const MISTRANSLATED_DAYS: &[(&str, RelativeDay, &str)] = &[("vi", RelativeDay::Today, "ngày nay")];
+
+/// The draft with known mistranslations of the goal's relative days put right. Only a day the
+/// goal names is mended, so "ngày nay" in a reply about something else stays.
+pub fn mend(draft: &str, goal_facts: &[Fact], language: &str) -> String {
+    let mut out = draft.to_string();
+    for (lang, day, wrong) in MISTRANSLATED_DAYS {
+        let wanted = Fact::RelativeDay(*day);
+        if *lang == language && goal_facts.contains(&wanted) && !present(&wanted, &out) {
+            out = out.replace(wrong, day.spelled(language));
+        }
+    }
+    out
+}
+
 /// Weekday names per language, Monday first; the first entry is English. Each list holds the
 /// spellings customers' languages use, with and without diacritics.
 const WEEKDAYS: [&[&str]; 7] = [
@@ -772,6 +789,19 @@ pub fn present(fact: &Fact, draft: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mends_a_mistranslated_today_only_when_the_goal_says_today() {
+        let today = extract("Tuan can come today at 4 PM", &[]);
+        assert_eq!(
+            mend("Tuan có thể đến ngày nay vào 16:00.", &today, "vi"),
+            "Tuan có thể đến hôm nay vào 16:00."
+        );
+        let monday = extract("Tuan can come Monday at 4 PM", &[]);
+        let nowadays = "Máy lạnh ngày nay tiết kiệm điện hơn.";
+        assert_eq!(mend(nowadays, &monday, "vi"), nowadays);
+        assert_eq!(mend(nowadays, &today, "es"), nowadays);
+    }
 
     fn techs() -> Vec<String> {
         vec!["Mike".to_string(), "Luis".to_string()]

@@ -353,6 +353,19 @@ pub fn check(
         ));
     }
 
+    if ctx.language == "en" {
+        let unsaid: Vec<String> = super::points::unsaid(ctx.goal, text, ctx.technicians)
+            .into_iter()
+            .map(|(point, _)| point)
+            .collect();
+        if !unsaid.is_empty() {
+            out.push(Violation::new(
+                "missing_point",
+                format!("leaves out: {}", unsaid.join("; ")),
+            ));
+        }
+    }
+
     // A price or time the operator never gave is a promise nobody made.
     let known = format!("{} {}", ctx.goal, ctx.inbound.join(" "));
     let invented: Vec<String> = facts::extract(text, &[])

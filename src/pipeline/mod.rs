@@ -8,6 +8,7 @@ pub mod facts;
 pub mod guardrails;
 pub mod job;
 pub mod patch;
+pub mod points;
 pub mod sentences;
 pub mod templates;
 pub mod translate;

@@ -9,16 +9,19 @@
 use super::compose::goal_points;
 use super::facts::{self, Fact};
 use super::guardrails;
+use super::points;
 use super::sentences::sentences;
 
-/// What a draft leaves out: the goal's parts that carry a missing fact or an unasked
-/// question, and those facts.
+/// What a draft leaves out: the goal's parts that carry a missing fact, an unasked question
+/// or unsaid words, and those facts and words.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Gap {
     pub points: Vec<String>,
     pub facts: Vec<Fact>,
     /// The goal asks for a question the draft does not ask.
     pub question: bool,
+    /// Content words of fact-free parts the draft dropped (`points::unsaid`).
+    pub words: Vec<String>,
 }
 
 impl Gap {
@@ -29,12 +32,25 @@ impl Gap {
 
 /// The facts of `goal` that `draft` leaves out, and the parts of the goal that carry them, in
 /// the goal's order. Names are only held against drafts in Latin script (`check_names`), as
-/// the guardrails do: a name may be transliterated.
-pub fn gap(goal: &str, draft: &str, technicians: &[String], check_names: bool) -> Gap {
+/// the guardrails do: a name may be transliterated. Fact-free parts are held to their words
+/// only in English (`check_words`).
+pub fn gap(
+    goal: &str,
+    draft: &str,
+    technicians: &[String],
+    check_names: bool,
+    check_words: bool,
+) -> Gap {
     let mut gap = Gap {
         points: Vec::new(),
         facts: Vec::new(),
         question: false,
+        words: Vec::new(),
+    };
+    let unsaid = if check_words {
+        points::unsaid(goal, draft, technicians)
+    } else {
+        Vec::new()
     };
     let unasked = if guardrails::asks_something(draft) {
         Vec::new()
@@ -44,6 +60,11 @@ pub fn gap(goal: &str, draft: &str, technicians: &[String], check_names: bool) -
     for point in goal_points(goal) {
         if unasked.contains(&point) {
             gap.question = true;
+            gap.points.push(point);
+            continue;
+        }
+        if let Some((_, words)) = unsaid.iter().find(|(p, _)| *p == point) {
+            gap.words.extend(words.iter().cloned());
             gap.points.push(point);
             continue;
         }
@@ -73,6 +94,7 @@ pub fn carrying_sentences(written: &str, gap: &Gap) -> Option<String> {
         .filter(|s| {
             gap.facts.iter().any(|f| facts::present(f, s))
                 || (gap.question && guardrails::asks_something(s))
+                || points::says_any(s, &gap.words)
         })
         .collect();
     (!picked.is_empty()).then(|| picked.join(" "))
@@ -150,12 +172,23 @@ pub fn fit_sms(
         _ => ("", text),
     };
     let goal_facts = facts::extract(goal, technicians);
-    let needed =
-        |s: &str| guardrails::asks_something(s) || goal_facts.iter().any(|f| facts::present(f, s));
     let mut kept = sentences(body);
     let joined = |kept: &[String]| format!("{head} {}", kept.join(" ")).trim().to_string();
+    // A sentence is needed when it asks something or is the only one carrying one of the
+    // goal's facts: a patched draft often says "3-5 days" twice.
+    let needed = |kept: &[String], at: usize| {
+        let s = &kept[at];
+        guardrails::asks_something(s)
+            || goal_facts.iter().any(|f| {
+                facts::present(f, s)
+                    && !kept
+                        .iter()
+                        .enumerate()
+                        .any(|(j, other)| j != at && facts::present(f, other))
+            })
+    };
     while guardrails::sms_segments(&joined(&kept)) > 2 {
-        let droppable = kept.iter().rposition(|s| !needed(s))?;
+        let droppable = (0..kept.len()).rev().find(|&at| !needed(&kept, at))?;
         kept.remove(droppable);
     }
     Some(joined(&kept))
@@ -180,7 +213,21 @@ mod tests {
             fitted.as_deref(),
             Some("Hola Guadalupe, gracias por tu mensaje y por tu paciencia con nosotros. No necesitas pagar los $30 extra. Hoy te devolvimos los $30 a tu tarjeta.")
         );
-        let all_facts = "Hola Ana, $30 hoy. ".repeat(20);
+        // Said twice, a fact needs only one of its sentences.
+        let twice = fit_sms(
+            "Chào Hà, tôi xin lỗi vì sự lặp lại của khoản tiền. Chúng tôi đã hoàn trả khoản tiền \
+             đó và nó sẽ mất 3-5 ngày để hoàn thành. Khoản phí trùng $230 đã được hoàn trả, \
+             mất khoảng 3-5 ngày.",
+            Some("Chào Hà,"),
+            "the duplicate $230 charge has been refunded, it takes 3-5 business days",
+            &[],
+        );
+        assert_eq!(
+            twice.as_deref(),
+            Some("Chào Hà, tôi xin lỗi vì sự lặp lại của khoản tiền. Khoản phí trùng $230 đã được hoàn trả, mất khoảng 3-5 ngày.")
+        );
+        // One sentence that carries the facts cannot be dropped, however long it is.
+        let all_facts = format!("Hola Ana, {}$30 hoy.", "muchas gracias y ".repeat(20));
         assert_eq!(
             fit_sms(
                 &all_facts,
@@ -201,14 +248,15 @@ mod tests {
         let goal = "tell her to shut the cold water valve; Trey arrives in 30 minutes";
         let draft = "Hi Carla, please shut the cold water valve. We'll be there in 30 minutes.";
         assert_eq!(
-            gap(goal, draft, &techs(), true),
+            gap(goal, draft, &techs(), true, true),
             Gap {
                 points: vec!["Trey arrives in 30 minutes".into()],
                 facts: vec![Fact::Name("Trey".into())],
                 question: false,
+                words: vec![],
             }
         );
-        assert!(gap(goal, draft, &techs(), false).points.is_empty());
+        assert!(gap(goal, draft, &techs(), false, true).points.is_empty());
     }
 
     #[test]
@@ -218,6 +266,7 @@ mod tests {
             points: vec![],
             facts: vec![Fact::Name(name.into())],
             question: false,
+            words: vec![],
         };
         assert_eq!(
             carrying_sentences(mini, &missing("Trey")).as_deref(),
@@ -229,7 +278,7 @@ mod tests {
     #[test]
     fn an_unasked_question_is_a_gap_filled_by_a_question() {
         let goal = "install only is $145; ask which model he bought";
-        let found = gap(goal, "Hi Marcus, installation is $145.", &[], true);
+        let found = gap(goal, "Hi Marcus, installation is $145.", &[], true, true);
         assert_eq!(found.points, ["ask which model he bought"]);
         assert!(found.question && found.facts.is_empty());
         let mini = "Hi Marcus, thanks for reaching out. Which model did you buy?";
@@ -237,7 +286,29 @@ mod tests {
             carrying_sentences(mini, &found).as_deref(),
             Some("Which model did you buy?")
         );
-        assert!(gap(goal, "Hi Marcus, it's $145. Which brand is it?", &[], true).is_empty());
+        assert!(gap(
+            goal,
+            "Hi Marcus, it's $145. Which brand is it?",
+            &[],
+            true,
+            true
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn a_dropped_instruction_is_a_gap_filled_by_its_words() {
+        let goal = "tell him to turn off that breaker; Owen is on the way";
+        let found = gap(goal, "Hi Aaron, Owen is on the way.", &[], true, true);
+        assert_eq!(found.points, ["tell him to turn off that breaker"]);
+        assert!(found.words.contains(&"breaker".to_string()));
+        let mini = "Hi Aaron. Please turn off the breaker now. Thanks!";
+        assert_eq!(
+            carrying_sentences(mini, &found).as_deref(),
+            Some("Please turn off the breaker now.")
+        );
+        // Only English drafts are held to words.
+        assert!(gap(goal, "Hola Aaron, Owen va en camino.", &[], true, false).is_empty());
     }
 
     #[test]

@@ -38,6 +38,15 @@ impl SparseVec {
         self.val.iter().map(|x| x * x).sum::<f32>().sqrt()
     }
 
+    /// Appends a dense vector, scaled by `weight`, in the slots after the hashed ones.
+    pub fn with_dense(mut self, dense: &[f32], weight: f32) -> Self {
+        for (j, x) in dense.iter().take(DENSE_MAX).enumerate() {
+            self.idx.push((HASHED + j) as u32);
+            self.val.push(x * weight);
+        }
+        self
+    }
+
     /// Scales to unit length (a zero vector stays zero).
     pub fn normalized(mut self) -> Self {
         let n = self.norm();
@@ -890,7 +899,10 @@ const CONCEPTS: &[(&str, &[&str])] = &[
 const DIM_BITS: u32 = 18;
 /// Size of the hashed feature space (2^18): ~260k slots keep collisions rare for a few
 /// thousand training messages while the weight table stays ~12 MB.
-pub const DIM: usize = 1 << DIM_BITS;
+pub const HASHED: usize = 1 << DIM_BITS;
+/// Slots after the hashed ones, for dense embedding values.
+pub const DENSE_MAX: usize = 2048;
+pub const DIM: usize = HASHED + DENSE_MAX;
 
 /// FNV-1a, fed piecewise so n-grams are hashed without allocating.
 #[derive(Clone, Copy)]

@@ -14,6 +14,7 @@ pub mod lexicon;
 pub mod metrics;
 pub mod model;
 pub mod rules;
+pub mod subwords;
 pub mod taxonomy;
 pub mod text;
 
@@ -24,11 +25,12 @@ use serde::Serialize;
 
 use crate::domain::{Channel, LanguageGuess, TagScore, Urgency, UrgencyScore};
 pub use data::LabelledMessage;
-use features::{Featurizer, SparseVec};
+use features::{Featurizer, SparseVec, HASHED};
 pub use injection::InjectionDetector;
 pub use language::{LanguageDetector, ThreadLanguage};
 use model::{Model, TrainParams, TrainRow};
 pub use rules::{EmergencyRules, RuleHit};
+use subwords::SubwordEmbeddings;
 pub use taxonomy::{TagDef, Taxonomy};
 use text::Prepared;
 
@@ -49,6 +51,8 @@ pub enum TriageError {
     Io(String),
     #[error("no training examples for the configured taxonomy")]
     NoTrainingData,
+    #[error("subword embeddings: {0}")]
+    Embeddings(String),
 }
 
 /// How to build a `Triage`. `Default` = the shipped taxonomy, training data and languages.
@@ -79,6 +83,11 @@ pub struct TriageConfig {
     /// labels (similarity-weighted) instead of the linear model; 0 turns it off.
     pub knn_weight: f32,
     pub knn: usize,
+    /// Multilingual subword embeddings added to the features; `None` leaves them out.
+    pub subwords: Option<Arc<SubwordEmbeddings>>,
+    /// Length of the embedding part of a feature vector (the n-gram part has length 1). Chosen
+    /// by 5-fold CV on the training split: 0.7 → 0.787, 3 → 0.798, 5 → 0.800, 8 → 0.795.
+    pub subword_weight: f32,
 }
 
 impl Default for TriageConfig {
@@ -100,6 +109,8 @@ impl Default for TriageConfig {
             neighbours: 3,
             knn_weight: 0.0,
             knn: 7,
+            subwords: None,
+            subword_weight: 5.0,
         }
     }
 }
@@ -209,6 +220,20 @@ impl Engine {
     }
 }
 
+/// The model's input: hashed n-grams, plus the pooled subword embedding when configured.
+fn featurize(
+    engine: &Engine,
+    config: &TriageConfig,
+    p: &Prepared,
+    channel: Option<Channel>,
+) -> SparseVec {
+    let x = engine.featurizer.featurize(p, channel);
+    match config.subwords.as_ref().and_then(|s| s.embed(&p.body)) {
+        Some(dense) => x.with_dense(&dense, config.subword_weight),
+        None => x,
+    }
+}
+
 impl Triage {
     /// Trains the classifier from the configured data; takes well under a second.
     pub fn new(config: TriageConfig) -> Result<Self, TriageError> {
@@ -261,7 +286,7 @@ impl Triage {
         );
         for (m, weight) in all {
             let (p, _) = engine.prepare(&m.text);
-            xs.push(engine.featurizer.featurize(&p, m.channel));
+            xs.push(featurize(&engine, &config, &p, m.channel));
             let tags: Vec<usize> = m
                 .tags
                 .iter()
@@ -286,7 +311,7 @@ impl Triage {
         for (i, t) in tax.tags.iter().enumerate() {
             for (n, ex) in t.examples.iter().enumerate() {
                 let (p, _) = engine.prepare(ex);
-                xs.push(engine.featurizer.featurize(&p, None));
+                xs.push(featurize(&engine, &config, &p, None));
                 labels.push((vec![i], None, 1.0, true));
                 examples.push(ExampleMeta {
                     id: format!("taxonomy:{}:{n}", t.id),
@@ -314,7 +339,13 @@ impl Triage {
         let model = model::train(&rows, tax.tags.len(), &config.params);
         let mut postings: HashMap<u32, Vec<(u32, f32)>> = HashMap::new();
         for (e, x) in xs.iter().enumerate() {
-            for (i, v) in x.idx.iter().zip(&x.val) {
+            // Neighbours are found by shared n-grams; every message has every dense slot.
+            for (i, v) in x
+                .idx
+                .iter()
+                .zip(&x.val)
+                .filter(|(i, _)| (**i as usize) < HASHED)
+            {
                 postings.entry(*i).or_default().push((e as u32, *v));
             }
         }
@@ -330,7 +361,7 @@ impl Triage {
     /// Classifies one message. Never fails and never panics, whatever the text.
     pub fn classify(&self, text: &str, channel: Option<Channel>) -> Classification {
         let (p, injection) = self.engine.prepare(text);
-        let x = self.engine.featurizer.featurize(&p, channel);
+        let x = featurize(&self.engine, &self.config, &p, channel);
         let cfg = &self.config;
 
         let neighbours = self.similar(&x);

@@ -42,6 +42,11 @@ fn emergencies_are_emergencies_in_many_languages() {
         "hay olor a gas en la cocina",
         "厨房里有很浓的煤气味",
         "на кухне пахнет газом",
+        // Melted switches and outlets: wiring burning inside the wall.
+        "el enchufe del cuarto se derritió",
+        "a tomada da sala derreteu toda",
+        "розетка на кухне оплавилась",
+        "거실 콘센트가 녹았어요",
     ] {
         assert_eq!(level(text), Urgency::Emergency, "{text}");
     }

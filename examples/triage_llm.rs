@@ -159,7 +159,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 ChatMessage::system(SYSTEM),
                 ChatMessage::user(m.text.clone()),
             ],
-            24,
+            48,
         );
         let answer = backend.complete(req).await?;
         let us = t.elapsed().as_micros() as u64;

@@ -198,52 +198,71 @@ impl Store {
             .await
     }
 
-    /// Stores many triage results in one transaction, refreshing each affected thread once.
+    /// Stores triage results in one transaction per thread, refreshing each thread once. A
+    /// transaction never holds two threads' locks, so on PostgreSQL it cannot deadlock against
+    /// an ingest batch, which locks its threads in arrival order.
     pub async fn store_classifications(
         &self,
         results: &[(String, Classified)],
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        let mut threads: Vec<String> = Vec::new();
-        let now = now_ms();
-        for (message_id, result) in results {
-            let row = sqlx::query("SELECT thread_id FROM messages WHERE id = $1")
-                .bind(message_id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .ok_or(StoreError::NotFound("message"))?;
-            let thread_id: String = row.try_get("thread_id")?;
-            // An operator's correction made before the classifier got here still wins.
-            sqlx::query(
-                "UPDATE messages SET \
-                   tags = COALESCE((SELECT c.tags FROM label_corrections c \
-                                    WHERE c.message_id = messages.id), $1), \
-                   urgency = COALESCE((SELECT c.urgency FROM label_corrections c \
-                                       WHERE c.message_id = messages.id), $2), \
-                   language = $3, language_confidence = $4, classified_at = $5 \
-                 WHERE id = $6",
-            )
-            .bind(serde_json::to_string(&result.tags)?)
-            .bind(result.urgency.as_str())
-            .bind(&result.language)
-            // Never a NULL here: sqlx's Any driver sends a NULL f64 to PostgreSQL as float4,
-            // and the statement cached with that type then rejects every real value. 0 means
-            // "no confidence", and is only read next to a language.
-            .bind(f64::from(result.language_confidence.unwrap_or(0.0)))
-            .bind(now)
-            .bind(message_id)
-            .execute(&mut *tx)
-            .await?;
-            if !threads.contains(&thread_id) {
-                threads.push(thread_id);
+        let mut by_thread: Vec<(String, Vec<&(String, Classified)>)> = Vec::new();
+        let mut conn = self.pool.acquire().await?;
+        for item in results {
+            let thread_id = thread_of(&mut conn, &item.0).await?;
+            match by_thread.iter_mut().find(|(t, _)| *t == thread_id) {
+                Some((_, items)) => items.push(item),
+                None => by_thread.push((thread_id, vec![item])),
             }
         }
-        for thread_id in &threads {
-            refresh_thread_triage(&mut tx, thread_id).await?;
+        drop(conn);
+        let now = now_ms();
+        for (_, items) in by_thread {
+            let mut tx = self.begin_write().await?;
+            let mut threads: Vec<String> = Vec::new();
+            for (message_id, result) in items {
+                // An operator's correction made before the classifier got here still wins.
+                sqlx::query(
+                    "UPDATE messages SET \
+                       tags = COALESCE((SELECT c.tags FROM label_corrections c \
+                                        WHERE c.message_id = messages.id), $1), \
+                       urgency = COALESCE((SELECT c.urgency FROM label_corrections c \
+                                           WHERE c.message_id = messages.id), $2), \
+                       language = $3, language_confidence = $4, classified_at = $5 \
+                     WHERE id = $6",
+                )
+                .bind(serde_json::to_string(&result.tags)?)
+                .bind(result.urgency.as_str())
+                .bind(&result.language)
+                // Never a NULL here: sqlx's Any driver sends a NULL f64 to PostgreSQL as float4,
+                // and the statement cached with that type then rejects every real value. 0 means
+                // "no confidence", and is only read next to a language.
+                .bind(f64::from(result.language_confidence.unwrap_or(0.0)))
+                .bind(now)
+                .bind(message_id)
+                .execute(&mut *tx)
+                .await?;
+                // Read again inside the transaction: a merge may have moved the message since.
+                let thread_id = thread_of(&mut tx, message_id).await?;
+                if !threads.contains(&thread_id) {
+                    threads.push(thread_id);
+                }
+            }
+            for thread_id in &threads {
+                refresh_thread_triage(&mut tx, thread_id).await?;
+            }
+            tx.commit().await?;
         }
-        tx.commit().await?;
         Ok(())
     }
+}
+
+async fn thread_of(conn: &mut AnyConnection, message_id: &str) -> Result<String, StoreError> {
+    let row = sqlx::query("SELECT thread_id FROM messages WHERE id = $1")
+        .bind(message_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound("message"))?;
+    Ok(row.try_get("thread_id")?)
 }
 
 pub(crate) async fn insert_outbound(

@@ -243,6 +243,8 @@ impl LlmBackend for LocalBackend {
         self.enqueue(&self.prefill_tx, Command::Prefill { ids, reply })?;
         rx.await
             .map_err(|_| LlmError::Backend("the model thread dropped a prefill".into()))??;
+        // Load tools wait on this to know a thread is warm before asking for its draft.
+        metrics::counter!("parley_llm_prefills_total").increment(1);
         Ok(())
     }
 }

@@ -65,15 +65,63 @@ impl Config {
 
 struct Layer {
     attn_norm: Tensor,
-    wq: QMatMul,
-    wk: QMatMul,
-    wv: QMatMul,
+    /// Query, key and value projections, which read the same input.
+    qkv: [Projection; 3],
     bias: Option<(Tensor, Tensor, Tensor)>,
     wo: QMatMul,
     ffn_norm: Tensor,
-    gate: QMatMul,
-    up: QMatMul,
+    /// Gate and up projections, which read the same input.
+    gate_up: [Projection; 2],
     down: QMatMul,
+}
+
+/// A weight kept both as a matmul and as the quantized tensor candle's fused kernel takes.
+struct Projection {
+    weight: Arc<QTensor>,
+    matmul: QMatMul,
+}
+
+impl Projection {
+    fn new(t: QTensor) -> Result<Self> {
+        let weight = Arc::new(t);
+        Ok(Self {
+            matmul: QMatMul::from_arc(weight.clone())?,
+            weight,
+        })
+    }
+}
+
+/// Runs projections that share their input. Those of one quantized type go through candle's
+/// fused kernel together: one quantization of `x` and one parallel region instead of one per
+/// projection, which is most of a decode step's overhead beside the weights themselves. The
+/// rest (e.g. a Q6_K value projection among Q4_K ones) run one by one.
+fn project<const N: usize>(ps: &[Projection; N], x: &Tensor) -> Result<[Tensor; N]> {
+    let mut out: [Option<Tensor>; N] = std::array::from_fn(|_| None);
+    for i in 0..N {
+        if out[i].is_some() {
+            continue;
+        }
+        let dtype = ps[i].weight.dtype();
+        let group: Vec<usize> = (i..N)
+            .filter(|&j| out[j].is_none() && ps[j].weight.dtype() == dtype)
+            .collect();
+        if group.len() > 1 {
+            let ts: Vec<&QTensor> = group.iter().map(|&j| ps[j].weight.as_ref()).collect();
+            if let Some(ys) = QTensor::gemv_fused_shared_lhs(&ts, x)? {
+                for (&j, y) in group.iter().zip(ys) {
+                    out[j] = Some(y);
+                }
+                continue;
+            }
+        }
+        out[i] = Some(ps[i].matmul.forward(x)?);
+    }
+    let ys: Vec<Tensor> = out
+        .into_iter()
+        .map(|y| y.ok_or_else(|| candle_core::Error::Msg("a projection did not run".into())))
+        .collect::<Result<_>>()?;
+    ys.try_into()
+        .map_err(|_| candle_core::Error::Msg("projection count changed".into()))
 }
 
 /// The weights. Stateless: all per-sequence state is in `KvState`.
@@ -160,14 +208,18 @@ impl Model {
             };
             layers.push(Layer {
                 attn_norm: qt(&p("attn_norm.weight"))?.dequantize(&dev)?,
-                wq: mm(qt(&p("attn_q.weight"))?)?,
-                wk: mm(qt(&p("attn_k.weight"))?)?,
-                wv: mm(qt(&p("attn_v.weight"))?)?,
+                qkv: [
+                    Projection::new(qt(&p("attn_q.weight"))?)?,
+                    Projection::new(qt(&p("attn_k.weight"))?)?,
+                    Projection::new(qt(&p("attn_v.weight"))?)?,
+                ],
                 bias,
                 wo: mm(qt(&p("attn_output.weight"))?)?,
                 ffn_norm: qt(&p("ffn_norm.weight"))?.dequantize(&dev)?,
-                gate: mm(qt(&p("ffn_gate.weight"))?)?,
-                up: mm(qt(&p("ffn_up.weight"))?)?,
+                gate_up: [
+                    Projection::new(qt(&p("ffn_gate.weight"))?)?,
+                    Projection::new(qt(&p("ffn_up.weight"))?)?,
+                ],
                 down: mm(qt(&p("ffn_down.weight"))?)?,
             });
         }
@@ -234,8 +286,7 @@ impl Model {
             let attn = self.attention(layer, &h, li, kv, mask.as_ref(), &cos, &sin)?;
             x = (x + attn)?;
             let h = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, self.cfg.rms_eps)?;
-            let g = layer.gate.forward(&h)?;
-            let u = layer.up.forward(&h)?;
+            let [g, u] = project(&layer.gate_up, &h)?;
             let m = layer.down.forward(&(candle_nn::ops::silu(&g)? * u)?)?;
             x = (x + m)?;
         }
@@ -256,9 +307,7 @@ impl Model {
     ) -> Result<Tensor> {
         let c = &self.cfg;
         let (_, seq, _) = x.dims3()?;
-        let mut q = layer.wq.forward(x)?;
-        let mut k = layer.wk.forward(x)?;
-        let mut v = layer.wv.forward(x)?;
+        let [mut q, mut k, mut v] = project(&layer.qkv, x)?;
         if let Some((bq, bk, bv)) = &layer.bias {
             q = q.broadcast_add(bq)?;
             k = k.broadcast_add(bk)?;

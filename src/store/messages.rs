@@ -199,8 +199,9 @@ impl Store {
     }
 
     /// Stores triage results in one transaction per thread, refreshing each thread once. A
-    /// transaction never holds two threads' locks, so on PostgreSQL it cannot deadlock against
-    /// an ingest batch, which locks its threads in arrival order.
+    /// transaction holds one thread's lock (two only if a merge moved a message meanwhile), so
+    /// on PostgreSQL it cannot deadlock against an ingest batch, which locks its threads in
+    /// arrival order.
     pub async fn store_classifications(
         &self,
         results: &[(String, Classified)],

@@ -93,8 +93,8 @@ impl Projection {
 
 /// Runs projections that share their input. Those of one quantized type go through candle's
 /// fused kernel together: one quantization of `x` and one parallel region instead of one per
-/// projection, which is most of a decode step's overhead beside the weights themselves. The
-/// rest (e.g. a Q6_K value projection among Q4_K ones) run one by one.
+/// projection (7 % faster decoding on the 1.5B, BENCHMARKS.md). The rest (e.g. a Q6_K value
+/// projection among Q4_K ones) run one by one.
 fn project<const N: usize>(ps: &[Projection; N], x: &Tensor) -> Result<[Tensor; N]> {
     let mut out: [Option<Tensor>; N] = std::array::from_fn(|_| None);
     for i in 0..N {

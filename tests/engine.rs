@@ -27,13 +27,20 @@ on_both_engines!(
 /// Replies with canned texts in order (the last one repeats), streamed word by word.
 struct Scripted {
     replies: Mutex<Vec<String>>,
+    /// Every prompt it was given, as `Debug` text.
+    prompts: Mutex<Vec<String>>,
 }
 
 impl Scripted {
     fn new(replies: &[&str]) -> Arc<Self> {
         Arc::new(Scripted {
             replies: Mutex::new(replies.iter().rev().map(|s| s.to_string()).collect()),
+            prompts: Mutex::new(Vec::new()),
         })
+    }
+
+    fn prompts(&self) -> Vec<String> {
+        self.prompts.lock().unwrap().clone()
     }
 }
 
@@ -51,7 +58,11 @@ impl LlmBackend for Scripted {
         Ok(())
     }
 
-    async fn generate(&self, _req: GenerateRequest) -> Result<TokenStream, LlmError> {
+    async fn generate(&self, req: GenerateRequest) -> Result<TokenStream, LlmError> {
+        self.prompts
+            .lock()
+            .unwrap()
+            .push(format!("{:?}", req.prompt));
         let text = {
             let mut replies = self.replies.lock().unwrap();
             if replies.len() > 1 {
@@ -252,16 +263,14 @@ async fn left_out_facts_are_put_back_and_injected_numbers_removed(engine: Engine
     );
     assert_eq!(v["flags"], json!([]), "{v}");
 
-    // The model refuses twice; the draft is rebuilt from the goal.
+    // The model refuses; the draft is rebuilt from the goal, without a repair turn that would
+    // show the model its refusal and get it back.
     let app = spawn_app(engine).await;
-    use_model(
-        &app,
-        Scripted::new(&[
-            " I'm sorry, but I can't assist with that.",
-            " I'm sorry, but I can't assist with that.",
-            "Owen can come by Thursday at 3 PM to give you an estimate.",
-        ]),
-    );
+    let model = Scripted::new(&[
+        " I'm sorry, but I can't assist with that.",
+        "Owen can come by Thursday at 3 PM to give you an estimate.",
+    ]);
+    use_model(&app, model.clone());
     let (s, v) = app
         .post(
             "/v1/compose",
@@ -277,6 +286,9 @@ async fn left_out_facts_are_put_back_and_injected_numbers_removed(engine: Engine
         "Hi Maria, Owen can come by Thursday at 3 PM to give you an estimate."
     );
     assert_eq!(v["flags"], json!([]), "{v}");
+    let prompts = model.prompts();
+    assert_eq!(prompts.len(), 2, "{prompts:#?}");
+    assert!(!prompts[1].contains("can't assist"), "{}", prompts[1]);
 
     // A customer's message asks for the owner's number; the model obeys twice. The number never
     // reaches the draft.

@@ -502,7 +502,13 @@ async fn run_direct(
                 )
             })
     };
-    if !flags.is_empty() && !only_facts_missing(&flags) {
+    // A draft that parrots the customer, echoes the instruction or refuses goes straight to the
+    // scrub and the rebuild below: the repair turn tends to give the same text back (dev-001
+    // parroted the customer twice), at the cost of a whole generation.
+    let from_goal = flags
+        .iter()
+        .any(|v| matches!(v.check, "echo" | "parrot" | "refusal"));
+    if !flags.is_empty() && !only_facts_missing(&flags) && !from_goal {
         attempts += 1;
         if tx
             .send(Ok(ComposeEvent::Retry(flags.clone())))

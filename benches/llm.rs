@@ -2,7 +2,8 @@
 //! reused prompt prefix, and memory, for each local model found in the cache.
 //!
 //! `PARLEY_BENCH_MODELS=id,id` picks models (default: every GGUF model in the cache);
-//! `CANDLE_NUM_THREADS` sets the thread count (default: all cores). Prints a Markdown table.
+//! `CANDLE_NUM_THREADS` sets the thread count (default: all cores); `PARLEY_BENCH_KERNELS=candle`
+//! runs every product on candle's kernels instead of ours, for comparison. Prints a Markdown table.
 //! Memory is the process's resident set, so run one model per process for a clean number:
 //! `for m in smollm2-135m-instruct qwen2.5-coder-0.5b-instruct qwen2.5-coder-1.5b-instruct; do
 //! PARLEY_BENCH_MODELS=$m cargo bench --bench llm; done`.
@@ -82,9 +83,24 @@ struct Row {
     cached: u32,
 }
 
+/// Load options, with our decode kernels unless `PARLEY_BENCH_KERNELS=candle`.
+fn load_options() -> LoadOptions {
+    LoadOptions {
+        own_gemv: std::env::var("PARLEY_BENCH_KERNELS").as_deref() != Ok("candle"),
+        ..LoadOptions::default()
+    }
+}
+
+fn local_config(id: &str, path: std::path::PathBuf) -> LocalConfig {
+    LocalConfig {
+        load: load_options(),
+        ..LocalConfig::new(id, path)
+    }
+}
+
 fn bench_engine(path: &std::path::Path) -> (f64, f64, f64, f64) {
     let t = Instant::now();
-    let (model, _) = Model::load(path, LoadOptions::default()).expect("load");
+    let (model, _) = Model::load(path, load_options()).expect("load");
     let load_s = t.elapsed().as_secs_f64();
     let rss = mem_mb("VmRSS:");
     let prompt: Vec<u32> = (0..PROMPT_TOKENS as u32)
@@ -112,7 +128,7 @@ fn bench_engine(path: &std::path::Path) -> (f64, f64, f64, f64) {
 }
 
 async fn bench_ttft(id: &str, path: std::path::PathBuf) -> (usize, f64, f64, u32) {
-    let backend = LocalBackend::load(LocalConfig::new(id, path)).expect("load");
+    let backend = LocalBackend::load(local_config(id, path)).expect("load");
     let mut messages = thread();
     messages.push(goal());
     let req = GenerateRequest::chat(messages, 1);
@@ -124,7 +140,7 @@ async fn bench_ttft(id: &str, path: std::path::PathBuf) -> (usize, f64, f64, u32
     drop(backend);
     let path = fetch::local_path(&manifest::find(id).expect("manifest"), &fetch::cache_dir())
         .expect("model");
-    let backend = LocalBackend::load(LocalConfig::new(id, path)).expect("load");
+    let backend = LocalBackend::load(local_config(id, path)).expect("load");
     backend
         .prefill(Prompt::Chat(thread()))
         .await
@@ -147,8 +163,8 @@ fn model_file(id: &str) -> std::path::PathBuf {
 }
 
 fn bench_speculative(target_id: &str, draft_id: &str) {
-    let (target, ct) = Model::load(&model_file(target_id), LoadOptions::default()).expect("load");
-    let (draft, _) = Model::load(&model_file(draft_id), LoadOptions::default()).expect("load");
+    let (target, ct) = Model::load(&model_file(target_id), load_options()).expect("load");
+    let (draft, _) = Model::load(&model_file(draft_id), load_options()).expect("load");
     let tok = GgufTokenizer::from_gguf(&ct).expect("tokenizer");
     let source = ct
         .metadata

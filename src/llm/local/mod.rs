@@ -3,6 +3,7 @@
 //! model thread prefills, decodes and streams.
 
 pub mod engine;
+pub mod gemv;
 pub mod model;
 pub mod prefix_cache;
 pub mod sampler;

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Result, Tensor};
 
+use super::gemv::{self, PackedWeight};
+
 /// Shape of the network, from the GGUF metadata.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -68,34 +70,89 @@ struct Layer {
     /// Query, key and value projections, which read the same input.
     qkv: [Projection; 3],
     bias: Option<(Tensor, Tensor, Tensor)>,
-    wo: QMatMul,
+    wo: Projection,
     ffn_norm: Tensor,
     /// Gate and up projections, which read the same input.
     gate_up: [Projection; 2],
-    down: QMatMul,
+    down: Projection,
 }
 
-/// A weight kept both as a matmul and as the quantized tensor candle's fused kernel takes.
+/// A weight kept as a matmul, as the quantized tensor candle's fused kernel takes, and, where
+/// our decode kernels fit it, repacked for them.
 struct Projection {
     weight: Arc<QTensor>,
     matmul: QMatMul,
+    /// Used for short inputs (decoding, a goal line); long prefills stay on candle.
+    packed: Option<PackedWeight>,
 }
 
 impl Projection {
-    fn new(t: QTensor) -> Result<Self> {
-        let weight = Arc::new(t);
+    fn new(t: QTensor, own_gemv: bool) -> Result<Self> {
+        Self::from_arc(Arc::new(t), own_gemv)
+    }
+
+    fn from_arc(weight: Arc<QTensor>, own_gemv: bool) -> Result<Self> {
+        let packed = if own_gemv {
+            PackedWeight::pack(&weight)?
+        } else {
+            None
+        };
         Ok(Self {
             matmul: QMatMul::from_arc(weight.clone())?,
             weight,
+            packed,
         })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let [y] = project(std::array::from_ref(self), x)?;
+        Ok(y)
     }
 }
 
-/// Runs projections that share their input. Those of one quantized type go through candle's
-/// fused kernel together: one quantization of `x` and one parallel region instead of one per
-/// projection (7 % faster decoding on the 1.5B, BENCHMARKS.md). The rest (e.g. a Q6_K value
-/// projection among Q4_K ones) run one by one.
+/// Inputs of fewer rows go through our kernels (`gemv.rs`). From 32 rows candle runs Q4_K on
+/// AMX, 2.2x our speed on a 128-token prefill (BENCHMARKS.md); below, its VNNI tiles lose to
+/// ours (a 27-token goal line: 701 → 520 ms to the first token).
+const OWN_KERNEL_ROWS: usize = 32;
+
+/// The input's rows, flattened, and their count, when our kernels should take it.
+fn short_input(x: &Tensor) -> Result<Option<(Vec<f32>, usize)>> {
+    let k = x.dims().last().copied().unwrap_or(0);
+    if k == 0 || x.dtype() != DType::F32 {
+        return Ok(None);
+    }
+    let m = x.elem_count() / k;
+    if m >= OWN_KERNEL_ROWS {
+        return Ok(None);
+    }
+    Ok(Some((x.flatten_all()?.to_vec1::<f32>()?, m)))
+}
+
+/// Runs projections that share their input. A short input (a decode step, a goal line) whose
+/// weights all have packed copies runs through our kernels in one call. Otherwise those of one
+/// quantized type go through candle's fused kernel together: one quantization of `x` and one
+/// parallel region instead of one per projection; the rest run one by one.
 fn project<const N: usize>(ps: &[Projection; N], x: &Tensor) -> Result<[Tensor; N]> {
+    if let Some(packed) = ps
+        .iter()
+        .map(|p| p.packed.as_ref())
+        .collect::<Option<Vec<&PackedWeight>>>()
+    {
+        if let Some((rows, m)) = short_input(x)? {
+            let ys = gemv::products(&packed, &rows, m)?;
+            let mut out = Vec::with_capacity(N);
+            for (p, y) in packed.iter().zip(ys) {
+                let mut shape = x.dims().to_vec();
+                if let Some(last) = shape.last_mut() {
+                    *last = p.rows();
+                }
+                out.push(Tensor::from_vec(y, shape, x.device())?);
+            }
+            return out
+                .try_into()
+                .map_err(|_| candle_core::Error::Msg("projection count changed".into()));
+        }
+    }
     let mut out: [Option<Tensor>; N] = std::array::from_fn(|_| None);
     for i in 0..N {
         if out[i].is_some() {
@@ -130,7 +187,7 @@ pub struct Model {
     embed: Arc<QTensor>,
     layers: Vec<Layer>,
     norm: Tensor,
-    output: QMatMul,
+    output: Projection,
     cos: Tensor,
     sin: Tensor,
 }
@@ -143,6 +200,9 @@ pub struct LoadOptions {
     pub requantize_q8: bool,
     /// Cap on positions (RoPE tables, KV growth); the model's own limit when larger.
     pub max_context: usize,
+    /// Decode Q4_K/Q6_K matrices with our own GEMV (`gemv.rs`) where the CPU has it; `false`
+    /// keeps candle's kernels for every product (for comparison).
+    pub own_gemv: bool,
 }
 
 impl Default for LoadOptions {
@@ -150,6 +210,7 @@ impl Default for LoadOptions {
         Self {
             requantize_q8: true,
             max_context: 8192,
+            own_gemv: true,
         }
     }
 }
@@ -183,20 +244,21 @@ impl Model {
             }
         };
         let has_bias = cfg.architecture == "qwen2";
+        let own = opts.own_gemv;
         let (embed, output) = if ct.tensor_infos.contains_key("output.weight") {
             let embed = Arc::new(qt("token_embd.weight")?);
-            (embed, QMatMul::from_qtensor(qt("output.weight")?)?)
+            (embed, Projection::new(qt("output.weight")?, own)?)
         } else {
             // tied embeddings: one quantized table for lookups and the output projection
             let embed = Arc::new(qt("token_embd.weight")?);
-            let output = QMatMul::from_arc(embed.clone())?;
+            let output = Projection::from_arc(embed.clone(), own)?;
             (embed, output)
         };
         let norm = qt("output_norm.weight")?.dequantize(&dev)?;
         let mut layers = Vec::with_capacity(cfg.n_layer);
         for i in 0..cfg.n_layer {
             let p = |s: &str| format!("blk.{i}.{s}");
-            let mm = |t: QTensor| QMatMul::from_qtensor(t);
+            let mm = |t: QTensor| Projection::new(t, own);
             let bias = if has_bias {
                 Some((
                     qt(&p("attn_q.bias"))?.dequantize(&dev)?,
@@ -209,16 +271,16 @@ impl Model {
             layers.push(Layer {
                 attn_norm: qt(&p("attn_norm.weight"))?.dequantize(&dev)?,
                 qkv: [
-                    Projection::new(qt(&p("attn_q.weight"))?)?,
-                    Projection::new(qt(&p("attn_k.weight"))?)?,
-                    Projection::new(qt(&p("attn_v.weight"))?)?,
+                    mm(qt(&p("attn_q.weight"))?)?,
+                    mm(qt(&p("attn_k.weight"))?)?,
+                    mm(qt(&p("attn_v.weight"))?)?,
                 ],
                 bias,
                 wo: mm(qt(&p("attn_output.weight"))?)?,
                 ffn_norm: qt(&p("ffn_norm.weight"))?.dequantize(&dev)?,
                 gate_up: [
-                    Projection::new(qt(&p("ffn_gate.weight"))?)?,
-                    Projection::new(qt(&p("ffn_up.weight"))?)?,
+                    mm(qt(&p("ffn_gate.weight"))?)?,
+                    mm(qt(&p("ffn_up.weight"))?)?,
                 ],
                 down: mm(qt(&p("ffn_down.weight"))?)?,
             });

@@ -130,10 +130,6 @@ impl PackedWeight {
         self.n
     }
 
-    pub fn cols(&self) -> usize {
-        self.k
-    }
-
     pub fn bytes(&self) -> usize {
         match &self.tiles {
             Tiles::Q4(t) => std::mem::size_of_val(t.as_slice()),
@@ -186,9 +182,9 @@ const MAX_M: usize = 4;
 /// value projections; the gate and up projections): one quantization of `x` and one parallel
 /// region over all their rows. Each result is `m` rows of its weight's `n`, row-major.
 ///
-/// Each 16-row slice of a weight is read from memory once and, for several input rows, reused
-/// from cache: what makes a short prefill (an operator's goal line) cost little more than one
-/// decode step.
+/// Each 16-row slice of a weight is read from memory once and reused from cache for every
+/// input row, 4 rows per pass: a short prefill (an operator's goal line) is then bound by the
+/// integer products, not by memory.
 pub fn products(ws: &[&PackedWeight], x: &[f32], m: usize) -> Result<Vec<Vec<f32>>> {
     let Some(k) = ws.first().map(|w| w.k) else {
         return Ok(Vec::new());

@@ -196,6 +196,11 @@ pub fn products(ws: &[&PackedWeight], x: &[f32], m: usize) -> Result<Vec<Vec<f32
         )
     }
     let xq: Vec<Vec<Q8Block>> = x.chunks_exact(k).map(quantize_input).collect();
+    // the input rows in kernel-sized groups, built once rather than per unit
+    let groups: Vec<Vec<&[Q8Block]>> = xq
+        .chunks(MAX_M)
+        .map(|rows| rows.iter().map(Vec::as_slice).collect())
+        .collect();
     let mut outs: Vec<Vec<f32>> = ws.iter().map(|w| vec![0f32; m * w.n]).collect();
     // unit u of the whole call → (weight, its unit); weights are few (≤ 3)
     let starts: Vec<usize> = ws
@@ -214,10 +219,9 @@ pub fn products(ws: &[&PackedWeight], x: &[f32], m: usize) -> Result<Vec<Vec<f32
             let wi = starts.partition_point(|&s| s <= u) - 1;
             let local = u - starts[wi];
             let n = ws[wi].n;
-            for (c, rows) in xq.chunks(MAX_M).enumerate() {
-                let xs: Vec<&[Q8Block]> = rows.iter().map(Vec::as_slice).collect();
-                ws[wi].unit(local, &xs, &mut buf[..rows.len()]);
-                for (i, ys) in buf[..rows.len()].iter().enumerate() {
+            for (c, xs) in groups.iter().enumerate() {
+                ws[wi].unit(local, xs, &mut buf[..xs.len()]);
+                for (i, ys) in buf[..xs.len()].iter().enumerate() {
                     let row = c * MAX_M + i;
                     // SAFETY: unit `local` owns columns 16*local..16*local+16 of every row
                     // of output `wi` (m rows of n, n a multiple of 16); no two units share

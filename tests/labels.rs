@@ -110,6 +110,151 @@ async fn correction_made_before_triage_survives_it(engine: Engine) {
     assert_eq!(m["urgency"], "normal");
 }
 
+/// Waits until the ingest's own triage has classified `message`, so that the only classifier
+/// write in a race test is the test's.
+async fn wait_classified(conn: &mut sqlx::PgConnection, message: &str) {
+    use sqlx::Row;
+    for _ in 0..200 {
+        let row = sqlx::query("SELECT classified_at FROM messages WHERE id = $1")
+            .bind(message)
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        if row
+            .try_get::<Option<i64>, _>("classified_at")
+            .unwrap()
+            .is_some()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("background triage never classified {message}");
+}
+
+/// Waits until PostgreSQL reports a backend of this database waiting for a lock: the write
+/// under test has reached the transaction the test holds open.
+async fn wait_blocked(conn: &mut sqlx::PgConnection) {
+    use sqlx::Row;
+    for _ in 0..400 {
+        let row = sqlx::query(
+            "SELECT count(*) AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        if row.try_get::<i64, _>("n").unwrap() > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the write under test never waited on the open transaction");
+}
+
+/// The interleaving CI once hit on PostgreSQL: the classifier's write arrives while an
+/// operator's correction is still in its transaction, waits for it, and must keep the
+/// correction once it commits. The correction is held open on a connection of our own.
+#[tokio::test]
+async fn postgres_classifier_waiting_on_a_correction_keeps_it() {
+    use sqlx::{Connection, Executor};
+    let app = spawn_app(Engine::Postgres).await;
+    let (thread, msg) = app.sms("+15125550155", "thanks!! see you then").await;
+    let mut conn = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
+    wait_classified(&mut conn, &msg).await;
+
+    conn.execute("BEGIN").await.unwrap();
+    sqlx::query(
+        "INSERT INTO label_corrections (message_id, tenant_id, urgency, author, corrected_at) \
+         SELECT id, tenant_id, 'emergency', 'Ana', 0 FROM messages WHERE id = $1",
+    )
+    .bind(&msg)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE messages SET urgency = 'emergency' WHERE id = $1")
+        .bind(&msg)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+
+    let store = app.store.clone();
+    let id = msg.clone();
+    let classifier = tokio::spawn(async move {
+        let result = Classified {
+            tags: vec![TagScore {
+                id: "confirmation".into(),
+                score: 0.9,
+            }],
+            urgency: Urgency::Low,
+            language: Some("en".into()),
+            language_confidence: Some(0.9),
+        };
+        store.store_classification(&id, &result).await
+    });
+    wait_blocked(&mut conn).await;
+    conn.execute("COMMIT").await.unwrap();
+    classifier.await.unwrap().unwrap();
+
+    let (_, page) = app.get(&format!("/v1/threads/{thread}/messages")).await;
+    assert_eq!(page["messages"][0]["urgency"], "emergency", "{page}");
+    let (_, t) = app.get(&format!("/v1/threads/{thread}")).await;
+    assert_eq!(t["urgency"], "emergency", "{t}");
+}
+
+/// Two writers of one thread's labels at once (here a classifier result on one message,
+/// held open, and an operator's correction of another): the thread's urgency, the highest of
+/// its waiting messages, must count both once both commit.
+#[tokio::test]
+async fn postgres_concurrent_label_writes_keep_the_thread_summary_whole() {
+    use sqlx::{Connection, Executor};
+    let app = spawn_app(Engine::Postgres).await;
+    let (thread, first) = app
+        .sms("+15125550156", "can I get a quote for a new water heater")
+        .await;
+    let (_, second) = app.sms("+15125550156", "thanks!! see you then").await;
+    let mut conn = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
+    wait_classified(&mut conn, &first).await;
+    wait_classified(&mut conn, &second).await;
+
+    // The first writer: the first message becomes an emergency, and the thread with it.
+    conn.execute("BEGIN").await.unwrap();
+    sqlx::query("UPDATE messages SET urgency = 'emergency' WHERE id = $1")
+        .bind(&first)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE threads SET urgency = 'emergency', urgency_rank = $1 WHERE id = $2")
+        .bind(Urgency::Emergency.rank())
+        .bind(&thread)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+
+    // The second: an operator marks the other message low.
+    let (client, url, key) = (
+        app.client.clone(),
+        app.url(&format!("/v1/messages/{second}/labels")),
+        app.key.clone(),
+    );
+    let correction = tokio::spawn(async move {
+        let r = client
+            .put(url)
+            .bearer_auth(key)
+            .json(&json!({"urgency": "low"}))
+            .send()
+            .await
+            .expect("request");
+        r.status().as_u16()
+    });
+    wait_blocked(&mut conn).await;
+    conn.execute("COMMIT").await.unwrap();
+    assert_eq!(correction.await.unwrap(), 200);
+
+    let (_, t) = app.get(&format!("/v1/threads/{thread}")).await;
+    assert_eq!(t["urgency"], "emergency", "{t}");
+}
+
 /// Polls classify until the nearest-example reasons name `id` (the retrain runs in the
 /// background); returns whether it ever did.
 async fn classify_cites(app: &TestApp, key: &str, text: &str, id: &str) -> bool {

@@ -3,7 +3,7 @@
 
 use sqlx::{AnyConnection, Row};
 
-use super::{cursor, new_id, now_ms, rows, Store, StoreError};
+use super::{cursor, new_id, now_ms, rows, Engine, Store, StoreError};
 use crate::domain::{
     Channel, DeliveryStatus, Direction, LanguageGuess, Message, TagScore, Urgency,
 };
@@ -221,7 +221,17 @@ impl Store {
             let mut tx = self.begin_write().await?;
             let mut threads: Vec<String> = Vec::new();
             for (message_id, result) in items {
-                // An operator's correction made before the classifier got here still wins.
+                // An operator's correction made before the classifier got here still wins. On
+                // PostgreSQL the row lock comes first, in its own statement: an UPDATE that had
+                // to wait for a correction's transaction would otherwise evaluate its
+                // correction subqueries in the snapshot from before that commit, and
+                // overwrite the correction with the classifier's labels.
+                if self.engine == Engine::Postgres {
+                    sqlx::query("SELECT id FROM messages WHERE id = $1 FOR UPDATE")
+                        .bind(message_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                }
                 sqlx::query(
                     "UPDATE messages SET \
                        tags = COALESCE((SELECT c.tags FROM label_corrections c \
@@ -337,6 +347,15 @@ pub(super) async fn refresh_thread_triage(
     conn: &mut AnyConnection,
     thread_id: &str,
 ) -> Result<(), StoreError> {
+    // Take the thread's row lock before reading its messages. On PostgreSQL a read made before
+    // waiting for another writer of this thread would miss that writer's labels, and the
+    // UPDATE below would then overwrite its thread summary with a stale one. Each statement
+    // reads the data committed when it starts, so the read after the lock sees everything. The
+    // no-op assignment takes the lock on both engines, and fires no trigger.
+    sqlx::query("UPDATE threads SET urgency = urgency WHERE id = $1")
+        .bind(thread_id)
+        .execute(&mut *conn)
+        .await?;
     let found = sqlx::query(
         "SELECT direction, urgency, tags, language, language_confidence, body, sender_blocked \
          FROM messages WHERE thread_id = $1 ORDER BY created_at, seq",

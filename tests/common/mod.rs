@@ -40,7 +40,7 @@ pub struct TestApp {
     /// An agent key for the tenant "acme".
     pub key: String,
     stop: Option<oneshot::Sender<()>>,
-    _db: TestDb,
+    pub db: TestDb,
 }
 
 impl Drop for TestApp {
@@ -138,7 +138,7 @@ pub async fn spawn_app(engine: Engine) -> TestApp {
         state,
         key,
         stop: Some(stop),
-        _db: db,
+        db,
     }
 }
 

@@ -16,6 +16,7 @@ use parley::store::{InboundMessage, IngestQueue, OutboundMessage, Store};
 use parley::triage::{Triage, TriageConfig};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use sqlx::Connection;
 
 #[derive(Parser)]
 struct Args {
@@ -161,6 +162,14 @@ async fn main() -> anyhow::Result<()> {
         "triaged {triaged} messages in {triage_secs:.1}s ({:.0} msg/s)",
         triaged as f64 / triage_secs
     );
+    // A live PostgreSQL has autovacuum keep its planner statistics. These machines run it with
+    // autovacuum off, and without statistics the planner reads a tenant's whole inbox to sort
+    // it where an ordered index walk would stop after a few rows: gather them once here.
+    if args.database_url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(&args.database_url).await?;
+        sqlx::Executor::execute(&mut conn, "ANALYZE").await?;
+        eprintln!("analyzed");
+    }
     println!("{key}");
     Ok(())
 }

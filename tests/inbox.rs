@@ -6,7 +6,7 @@ use common::{spawn_app, Engine};
 use parley::domain::{TagScore, Urgency};
 use parley::store::{Classified, NewDraft};
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{json, Value};
 
 on_both_engines!(
     ingest_is_idempotent_on_external_id,
@@ -22,6 +22,7 @@ on_both_engines!(
     thread_language_is_sticky,
     cursor_pagination_visits_every_thread_once,
     search_matches_name_phone_email_and_body,
+    search_finds_the_newest_matches_of_a_frequent_word,
     messages_page_oldest_first_with_cursor,
     outbound_delivery_and_response_times,
     follow_ups_are_created_and_listed,
@@ -553,6 +554,51 @@ async fn search_matches_name_phone_email_and_body(engine: Engine) {
     assert!(find("dishwasher").await.is_empty());
     // Query syntax characters are plain text, never an error.
     assert!(find("\"OR* NEAR(( -- ;").await.is_empty());
+}
+
+/// A word in thousands of messages takes the other path on PostgreSQL (an ordered read of the
+/// newest messages instead of every match from the index): the newest matching threads are
+/// still found, and so is a rare word among them.
+async fn search_finds_the_newest_matches_of_a_frequent_word(engine: Engine) {
+    use futures::StreamExt;
+    let app = spawn_app(engine).await;
+    // More matches than the index is asked for up front (2,000), over 300 customers.
+    futures::stream::iter(0..2_100u32)
+        .map(|i| {
+            let app = &app;
+            async move {
+                let body = if i == 2_099 {
+                    "furnace still rattling, serial 88413".to_string()
+                } else {
+                    format!("furnace noise again, visit {i}")
+                };
+                app.sms(&format!("+1512555{:04}", i % 300), &body).await
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    let ids = |v: &Value| -> Vec<String> {
+        v["threads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (status, found) = app.get("/v1/threads?q=furnace&limit=20").await;
+    assert_eq!(status, 200, "{found}");
+    let (_, all) = app.get("/v1/threads?limit=20").await;
+    // Both list newest first, and every thread said "furnace" last.
+    assert_eq!(ids(&found).len(), 20, "{found}");
+    assert_eq!(ids(&found), ids(&all));
+    let (_, rare) = app.get("/v1/threads?q=furnace%20serial%2088413").await;
+    let rare = rare["threads"].as_array().unwrap().clone();
+    assert_eq!(rare.len(), 1);
+    assert_eq!(
+        rare[0]["last_message"]["body"],
+        "furnace still rattling, serial 88413"
+    );
 }
 
 async fn messages_page_oldest_first_with_cursor(engine: Engine) {

@@ -76,9 +76,15 @@ pub(crate) fn match_expression(engine: Engine, query: &str) -> Option<String> {
 /// looks at (see the module doc).
 pub(crate) const SEARCH_WINDOW: u32 = 500;
 
-/// On PostgreSQL, how many of the newest messages are tested one by one before the full-text
-/// index is asked for older matches: a word in more than one message of forty fills the search
-/// window from these alone.
+/// On PostgreSQL, how many matches the full-text index is asked for before the search decides
+/// how to find the newest ones. Fewer than this (a name, a number, an uncommon word): all of
+/// them are fetched and sorted, a few milliseconds. This many or more: the word is frequent,
+/// and the newest messages are read in order instead (`RECENT_SCAN`).
+const RARE_MATCHES: u32 = 2_000;
+
+/// On PostgreSQL, how many of the newest messages a frequent word is looked for in, one by
+/// one, before the full-text index is asked for older matches: a word in more than one message
+/// of forty fills the search window from these alone.
 const RECENT_SCAN: u32 = 20_000;
 
 /// SQL condition (on `t.id`) selecting threads whose contact or one of whose messages is among
@@ -99,20 +105,33 @@ pub(crate) fn thread_condition(engine: Engine, m: &str, t: &str) -> String {
                         ORDER BY cf.rowid DESC LIMIT {w}) hit \
                       JOIN threads th ON th.contact_id = hit.id)"
         ),
-        // PostgreSQL's GIN index cannot be walked newest first, so the newest `RECENT_SCAN`
-        // messages are read in order and tested one by one (a frequent word fills the window
-        // there and the query stops), and only when they hold too few matches does the index
-        // find the older ones. LIMIT over UNION ALL runs the second branch only if needed.
-        // `body_tsv IS NOT NULL` (always true) is what lets the scan use `messages_recent`.
+        // PostgreSQL's GIN index cannot be walked newest first. It is asked for up to
+        // `RARE_MATCHES` matches in any order (a bitmap scan that stops there); when it has
+        // fewer, those are all the matches, and the newest of them are the answer. A frequent
+        // word instead reads the newest `RECENT_SCAN` messages in order and tests them one by
+        // one (the word fills the window there and the query stops), and only when they hold
+        // too few matches does the index find the older ones. LIMIT over UNION ALL runs a
+        // branch only if the ones before it left the window short; each branch's one-time
+        // filter on the probe's count skips the other path. `body_tsv IS NOT NULL` (always
+        // true) is what lets the ordered reads use `messages_recent`.
         Engine::Postgres => format!(
-            "t.id IN ((SELECT thread_id FROM (\
+            "t.id IN ((WITH probe AS MATERIALIZED (SELECT seq, thread_id FROM messages \
+                         WHERE tenant_id = {t} AND body_tsv @@ to_tsquery('simple', {m}) \
+                         LIMIT {RARE_MATCHES}) \
+                       SELECT thread_id FROM (\
+                        (SELECT p.thread_id FROM (SELECT seq, thread_id FROM probe \
+                          WHERE (SELECT count(*) FROM probe) < {RARE_MATCHES} \
+                          ORDER BY seq DESC) p) \
+                        UNION ALL \
                         (SELECT r.thread_id FROM (SELECT thread_id, body_tsv FROM messages \
                           WHERE tenant_id = {t} AND body_tsv IS NOT NULL \
+                            AND (SELECT count(*) FROM probe) >= {RARE_MATCHES} \
                           ORDER BY seq DESC LIMIT {RECENT_SCAN}) r \
                          WHERE r.body_tsv @@ to_tsquery('simple', {m})) \
                         UNION ALL \
                         (SELECT ms.thread_id FROM messages ms \
                          WHERE ms.body_tsv @@ to_tsquery('simple', {m}) AND ms.tenant_id = {t} \
+                           AND (SELECT count(*) FROM probe) >= {RARE_MATCHES} \
                            AND ms.seq < (SELECT coalesce(min(o.seq), 0) FROM (SELECT seq FROM messages \
                              WHERE tenant_id = {t} AND body_tsv IS NOT NULL \
                              ORDER BY seq DESC LIMIT {RECENT_SCAN}) o) \

@@ -490,6 +490,7 @@ async fn run_direct(
     };
     let mut text = clean(&raw);
     let mut flags = judge(&text);
+    tracing::debug!(?flags, %raw, "first attempt");
     let mut attempts = 1;
     // A left-out fact, question or instruction is patched in below; a full rewrite tends to
     // drop it again.
@@ -631,7 +632,8 @@ fn is_hollow(text: &str, opening: Option<&str>, flags: &[Violation]) -> bool {
         || body.split_whitespace().count() < 3
 }
 
-/// What the fact-sentence prompt writes for `note`: one part of the goal, or all of it.
+/// What the fact-sentence prompt writes for `note`: one part of the goal, or all of it. Empty
+/// when the model could not write it as a sentence in the customer's language.
 async fn fact_sentence(
     backend: &dyn LlmBackend,
     detect: &LanguageDetector,
@@ -639,54 +641,28 @@ async fn fact_sentence(
     prepared: &Prepared,
     note: String,
 ) -> Result<String, ComposeError> {
+    let target = prepared.language.as_str();
     let note_facts = facts::extract(&note, &input.business.technicians);
-    let ctx = FactSentenceContext {
-        business: input.business.clone(),
-        customer: CustomerView {
-            name: input.customer_name.clone(),
-            first_name: prepared.first_name.clone(),
-        },
-        must_include: note_facts
-            .iter()
-            .map(|f| f.spelled(&prepared.language))
-            .collect(),
-        note,
-        language: LanguageView {
-            code: prepared.language.clone(),
-            name: language_name(&prepared.language).to_string(),
-        },
-    };
-    let messages: Vec<ChatMessage> = prompts::render(
-        PromptName::FactSentence,
-        &input.templates.fact_sentence,
-        &ctx,
-    )?
-    .into_iter()
-    .map(ChatMessage::from)
-    .collect();
-    let clean = |raw: &str| facts::mend(&guardrails::tidy(raw), &note_facts, &prepared.language);
-    let done = backend
-        .complete(request(messages.clone(), PATCH_MAX_TOKENS))
-        .await?;
-    let mut written = clean(&done.text);
-    if only_lists_facts(&written, &ctx.must_include) {
-        // Asked again with its list in view, the model usually writes the sentence.
-        let mut again = messages;
-        again.push(ChatMessage::assistant(written.clone()));
-        again.push(ChatMessage::user(format!(
-            "That is a list, not a sentence. Write one complete sentence to {} in {} that says the same.",
-            ctx.customer.first_name, ctx.language.name
-        )));
-        let done = backend.complete(request(again, PATCH_MAX_TOKENS)).await?;
-        written = clean(&done.text);
-        if only_lists_facts(&written, &ctx.must_include) {
-            return Ok(String::new());
-        }
-    }
+    let (written, found, fallback) =
+        match sentence_in(backend, input, prepared, &note, &note_facts, target).await? {
+            Some(written) => {
+                let found = detect(&written).filter(|found| found != target);
+                (written, found, false)
+            }
+            // Asked twice, the model only listed the facts (test-047: "Brian, amanhã, 8:00.").
+            // In English, the note's own language, it still writes the sentence, and the
+            // translation below carries it over.
+            None if target != "en" => {
+                match sentence_in(backend, input, prepared, &note, &note_facts, "en").await? {
+                    Some(english) => (english, Some("en".to_string()), true),
+                    None => return Ok(String::new()),
+                }
+            }
+            None => return Ok(String::new()),
+        };
     // Given an English note, small models often hand the sentence back in English; the
     // translation prompt carries it over and checks that its facts survived.
-    let target = &prepared.language;
-    let Some(found) = detect(&written).filter(|found| found != target) else {
+    let Some(found) = found else {
         return Ok(written);
     };
     let translated = super::translate::translate(
@@ -698,15 +674,82 @@ async fn fact_sentence(
         target,
     )
     .await?;
-    let text = clean(&translated.text);
+    let text = facts::mend(&guardrails::tidy(&translated.text), &note_facts, target);
+    let must_include: Vec<String> = note_facts.iter().map(|f| f.spelled(target)).collect();
+    // The English fallback's translation must carry every fact of the note, names and days
+    // too (names only in a Latin script): it is the whole of what the draft says.
+    let whole = |text: &str| {
+        note_facts.iter().all(|f| {
+            (matches!(f, facts::Fact::Name(_)) && !guardrails::latin_script(target))
+                || facts::present(f, text)
+        })
+    };
     let fixed = translated.missing.is_empty()
-        && detect(&text).is_none_or(|l| &l == target)
-        && !only_lists_facts(&text, &ctx.must_include);
+        && detect(&text).is_none_or(|l| l == target)
+        && !only_lists_facts(&text, &must_include)
+        && (!fallback || whole(&text));
+    tracing::debug!(fixed, %text, "fact sentence translated");
     Ok(if fixed && !text.is_empty() {
         text
+    } else if fallback {
+        // The English sentence was never the customer's language.
+        String::new()
     } else {
         written
     })
+}
+
+/// The fact-sentence prompt's sentence for `note` in `language`, asked a second time when the
+/// first answer only lists the facts; `None` when the second does too.
+async fn sentence_in(
+    backend: &dyn LlmBackend,
+    input: &ComposeInput,
+    prepared: &Prepared,
+    note: &str,
+    note_facts: &[facts::Fact],
+    language: &str,
+) -> Result<Option<String>, ComposeError> {
+    let ctx = FactSentenceContext {
+        business: input.business.clone(),
+        customer: CustomerView {
+            name: input.customer_name.clone(),
+            first_name: prepared.first_name.clone(),
+        },
+        must_include: note_facts.iter().map(|f| f.spelled(language)).collect(),
+        note: note.to_string(),
+        language: LanguageView {
+            code: language.to_string(),
+            name: language_name(language).to_string(),
+        },
+    };
+    let messages: Vec<ChatMessage> = prompts::render(
+        PromptName::FactSentence,
+        &input.templates.fact_sentence,
+        &ctx,
+    )?
+    .into_iter()
+    .map(ChatMessage::from)
+    .collect();
+    let clean = |raw: &str| facts::mend(&guardrails::tidy(raw), note_facts, language);
+    let done = backend
+        .complete(request(messages.clone(), PATCH_MAX_TOKENS))
+        .await?;
+    let written = clean(&done.text);
+    tracing::debug!(%written, language, "fact sentence");
+    if !only_lists_facts(&written, &ctx.must_include) {
+        return Ok(Some(written));
+    }
+    // Asked again with its list in view, the model usually writes the sentence.
+    let mut again = messages;
+    again.push(ChatMessage::assistant(written));
+    again.push(ChatMessage::user(format!(
+        "That is a list, not a sentence. Write one complete sentence to {} in {} that says the same.",
+        ctx.customer.first_name, ctx.language.name
+    )));
+    let done = backend.complete(request(again, PATCH_MAX_TOKENS)).await?;
+    let written = clean(&done.text);
+    tracing::debug!(%written, language, "fact sentence, asked again for a sentence");
+    Ok((!only_lists_facts(&written, &ctx.must_include)).then_some(written))
 }
 
 /// Whether a fact sentence is only its facts ("Brian, amanhã, 8:00."): a list would pass every

@@ -67,42 +67,45 @@ pub async fn translate(
             missing: Vec::new(),
         });
     }
-    let ctx = TranslateContext {
-        text: text.to_string(),
-        source: view(&source),
-        target: view(target),
+    let messages = |must_keep: Vec<String>| -> Result<Vec<ChatMessage>, ComposeError> {
+        let ctx = TranslateContext {
+            text: text.to_string(),
+            source: view(&source),
+            target: view(target),
+            must_keep,
+        };
+        Ok(prompts::render(PromptName::Translate, template, &ctx)?
+            .into_iter()
+            .map(ChatMessage::from)
+            .collect())
     };
-    let mut messages: Vec<ChatMessage> = prompts::render(PromptName::Translate, template, &ctx)?
-        .into_iter()
-        .map(ChatMessage::from)
-        .collect();
     // Room for scripts that spend several tokens per word.
     let max_tokens = (text.chars().count() as u32 * 2).clamp(64, 1024);
     let facts = kept_facts(text);
-    let missing_of = |out: &str| -> Vec<String> {
+    let lost = |out: &str| -> Vec<&Fact> {
         facts
             .iter()
             .filter(|f| !matches!(f, Fact::Name(_)) || !non_latin(target))
             .filter(|f| !facts::present(f, out))
-            .map(|f| f.to_string())
             .collect()
     };
     let first = backend
-        .complete(GenerateRequest::chat(messages.clone(), max_tokens))
+        .complete(GenerateRequest::chat(messages(Vec::new())?, max_tokens))
         .await?;
     let mut out = tidy(&first.text);
-    let mut missing = missing_of(&out);
+    let mut missing = lost(&out);
+    tracing::debug!(?missing, %out, "translation");
     if !missing.is_empty() {
-        messages.push(ChatMessage::assistant(out.clone()));
-        messages.push(ChatMessage::user(format!(
-            "The translation lost: {}. Translate again, keeping them exactly. Output only the translation.",
-            missing.join(", ")
-        )));
+        // Asked afresh with what was lost named in the instructions. A follow-up turn saying
+        // what was lost was itself translated as the next text ("A tradução perdeu: hora
+        // 8:00."), and that carried the lost time, so it passed.
+        let must_keep = missing.iter().map(|f| f.spelled(target)).collect();
         let second = backend
-            .complete(GenerateRequest::chat(messages, max_tokens))
+            .complete(GenerateRequest::chat(messages(must_keep)?, max_tokens))
             .await?;
         let retry = tidy(&second.text);
-        let retry_missing = missing_of(&retry);
+        let retry_missing = lost(&retry);
+        tracing::debug!(missing = ?retry_missing, %retry, "translation, asked again");
         if retry_missing.len() < missing.len() {
             out = retry;
             missing = retry_missing;
@@ -112,7 +115,7 @@ pub async fn translate(
         text: out,
         source,
         target: target.to_string(),
-        missing,
+        missing: missing.iter().map(|f| f.to_string()).collect(),
     })
 }
 

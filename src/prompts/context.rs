@@ -67,6 +67,9 @@ pub struct TranslateContext {
     pub text: String,
     pub source: LanguageView,
     pub target: LanguageView,
+    /// What a first translation lost (numbers, times, prices), as the target language writes
+    /// them; empty on the first try.
+    pub must_keep: Vec<String>,
 }
 
 /// Context of `job_summary`.
@@ -156,6 +159,7 @@ pub fn sample_translate() -> TranslateContext {
             code: "es".into(),
             name: "Spanish".into(),
         },
+        must_keep: vec!["3 PM".into()],
     }
 }
 

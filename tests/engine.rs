@@ -89,6 +89,32 @@ fn use_model(app: &TestApp, backend: Arc<dyn LlmBackend>) {
     assert!(app.state.llm.set(backend).is_ok());
 }
 
+/// A translation that loses a time is asked for again with the time named in its instructions,
+/// not in a follow-up turn (the model translated such a turn as the next text), and the
+/// retry that keeps it wins.
+#[tokio::test]
+async fn translation_that_loses_a_time_is_asked_again_with_it_named() {
+    let app = spawn_app(Engine::Sqlite).await;
+    let model = Scripted::new(&["Brian llega mañana.", "Brian llega mañana a las 8:00."]);
+    use_model(&app, model.clone());
+    let (s, v) = app
+        .post(
+            "/v1/translate",
+            json!({"text": "Brian arrives tomorrow at 8 AM.", "source": "en", "target": "es"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["text"], "Brian llega mañana a las 8:00.");
+    let prompts = model.prompts();
+    assert_eq!(prompts.len(), 2, "{prompts:?}");
+    assert!(
+        prompts[1].contains("The translation must include: 8:00"),
+        "{}",
+        prompts[1]
+    );
+    assert!(!prompts[1].contains("Brian llega"), "{}", prompts[1]);
+}
+
 async fn classify_labels_an_emergency_and_rejects_empty_text(engine: Engine) {
     let app = spawn_app(engine).await;
     let (s, v) = app

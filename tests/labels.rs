@@ -255,6 +255,66 @@ async fn postgres_concurrent_label_writes_keep_the_thread_summary_whole() {
     assert_eq!(t["urgency"], "emergency", "{t}");
 }
 
+/// The triage worker's batch against an ingest batch (session 7's one deadlock): the ingest
+/// holds thread B and goes on to thread A while the worker stores results for A and then B.
+/// The worker writes one thread per transaction, so by the time it waits for B it has let go
+/// of A, and the ingest's next lock is granted at once instead of closing a cycle.
+#[tokio::test]
+async fn postgres_triage_batch_never_holds_one_thread_while_waiting_for_another() {
+    use sqlx::{Connection, Executor};
+    let app = spawn_app(Engine::Postgres).await;
+    let (thread_a, msg_a) = app.sms("+15125550157", "is the tech still coming?").await;
+    let (thread_b, msg_b) = app
+        .sms("+15125550158", "need a quote for a water heater")
+        .await;
+    let mut conn = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
+    wait_classified(&mut conn, &msg_a).await;
+    wait_classified(&mut conn, &msg_b).await;
+
+    // The "ingest": holds thread B.
+    conn.execute("BEGIN").await.unwrap();
+    conn.execute("SET LOCAL lock_timeout = '5s'").await.unwrap();
+    sqlx::query("UPDATE threads SET last_activity_at = last_activity_at WHERE id = $1")
+        .bind(&thread_b)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+
+    let store = app.store.clone();
+    let results: Vec<(String, Classified)> = [&msg_a, &msg_b]
+        .iter()
+        .map(|id| {
+            (
+                id.to_string(),
+                Classified {
+                    tags: vec![TagScore {
+                        id: "quote_request".into(),
+                        score: 0.9,
+                    }],
+                    urgency: Urgency::High,
+                    language: Some("en".into()),
+                    language_confidence: Some(0.9),
+                },
+            )
+        })
+        .collect();
+    let worker = tokio::spawn(async move { store.store_classifications(&results).await });
+    wait_blocked(&mut conn).await;
+    // The "ingest" moves on to thread A: granted, not a deadlock and not a 5 s wait.
+    sqlx::query("UPDATE threads SET last_activity_at = last_activity_at WHERE id = $1")
+        .bind(&thread_a)
+        .execute(&mut conn)
+        .await
+        .expect("thread A is free while the worker waits for thread B");
+    conn.execute("COMMIT").await.unwrap();
+    worker.await.unwrap().unwrap();
+
+    for thread in [&thread_a, &thread_b] {
+        let (_, t) = app.get(&format!("/v1/threads/{thread}")).await;
+        assert_eq!(t["urgency"], "high", "{t}");
+    }
+}
+
 /// Polls classify until the nearest-example reasons name `id` (the retrain runs in the
 /// background); returns whether it ever did.
 async fn classify_cites(app: &TestApp, key: &str, text: &str, id: &str) -> bool {

@@ -71,6 +71,22 @@ fn argmax(v: &[f32]) -> usize {
         .0
 }
 
+/// `b` predicts the same next token as `a`, unless `a`'s top two logits are closer than the
+/// largest difference between the two (`diff`, twice over): then `b`'s pick must still be
+/// within that of `a`'s top.
+fn assert_same_prediction(a: &[f32], b: &[f32], diff: f32, what: &str) {
+    let mut sorted = a.to_vec();
+    sorted.sort_by(|x, y| y.total_cmp(x));
+    if sorted[0] - sorted[1] > 2.0 * diff {
+        assert_eq!(argmax(a), argmax(b), "{what}: the prediction changed");
+    } else {
+        assert!(
+            a[argmax(b)] >= sorted[0] - 2.0 * diff,
+            "{what}: picked a token far from the top"
+        );
+    }
+}
+
 fn check_forward_matches_candle(id: &str) {
     let Some(path) = model_path(id) else { return };
     let opts = LoadOptions {
@@ -90,13 +106,9 @@ fn check_forward_matches_candle(id: &str) {
         .zip(&ours)
         .map(|(a, b)| (a - b).abs())
         .fold(0f32, f32::max);
-    // Different row counts take different quantized-matmul paths that round activations
-    // differently; the prediction must not change.
-    assert_eq!(
-        argmax(&whole),
-        argmax(&ours),
-        "{id}: split prefill changed the prediction"
-    );
+    // The attention products of different shapes round differently (SmolLM2: up to 0.5 on
+    // these ids, with candle's kernels as with ours).
+    assert_same_prediction(&whole, &ours, d, &format!("{id}: split prefill"));
     assert!(
         d < 1.0,
         "{id}: prefill in one piece and in two differ by {d}"
@@ -109,15 +121,8 @@ fn check_forward_matches_candle(id: &str) {
         .zip(&theirs)
         .map(|(a, b)| (a - b).abs())
         .fold(0f32, f32::max);
-    let argmax = |v: &[f32]| {
-        v.iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .unwrap()
-            .0
-    };
     eprintln!("{id}: max |diff| {max_diff}");
-    assert_eq!(argmax(&ours), argmax(&theirs));
+    assert_same_prediction(&ours, &theirs, max_diff, &format!("{id}: against candle"));
     // Activations are quantized to 8 bits before each quantized matmul, so rounding flips
     // compound over the layers; with CANDLE_DEQUANTIZE_ALL=1 (f32 weights) the two agree to
     // 3e-5 on both models (checked by hand).

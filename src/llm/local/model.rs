@@ -77,13 +77,17 @@ struct Layer {
     down: Projection,
 }
 
-/// A weight kept as a matmul, as the quantized tensor candle's fused kernel takes, and, where
-/// our decode kernels fit it, repacked for them.
+/// A weight as our kernels' repacked copy (`gemv`), as candle's quantized tensor, or both: the
+/// K-quants keep candle's copy for long prefills (its AMX kernel); the 32-value block types need
+/// only ours, so theirs is dropped after repacking.
 struct Projection {
+    candle: Option<CandleWeight>,
+    packed: Option<PackedWeight>,
+}
+
+struct CandleWeight {
     weight: Arc<QTensor>,
     matmul: QMatMul,
-    /// Used for short inputs (decoding, a goal line); long prefills stay on candle.
-    packed: Option<PackedWeight>,
 }
 
 impl Projection {
@@ -97,81 +101,107 @@ impl Projection {
         } else {
             None
         };
-        Ok(Self {
-            matmul: QMatMul::from_arc(weight.clone())?,
-            weight,
-            packed,
-        })
+        let candle = if packed.as_ref().is_some_and(PackedWeight::takes_long_inputs) {
+            None
+        } else {
+            Some(CandleWeight {
+                matmul: QMatMul::from_arc(weight.clone())?,
+                weight,
+            })
+        };
+        Ok(Self { candle, packed })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let [y] = project(std::array::from_ref(self), x)?;
         Ok(y)
     }
+
+    /// Our repacked copy, if it should take `x` (`m` rows): always when candle's copy is gone.
+    fn own_for(&self, m: usize) -> Option<&PackedWeight> {
+        self.packed
+            .as_ref()
+            .filter(|_| m < OWN_KERNEL_ROWS || self.candle.is_none())
+    }
 }
 
-/// Inputs of fewer rows go through our kernels (`gemv.rs`). From 32 rows candle runs Q4_K on
+/// Inputs of fewer rows go through our kernels (`gemv`). From 32 rows candle runs Q4_K on
 /// AMX, 2.2x our speed on a 128-token prefill (BENCHMARKS.md); below, its VNNI tiles lose to
 /// ours (a 27-token goal line: 701 → 520 ms to the first token).
 const OWN_KERNEL_ROWS: usize = 32;
 
-/// The input's rows, flattened, and their count, when our kernels should take it.
-fn short_input(x: &Tensor) -> Result<Option<(Vec<f32>, usize)>> {
+/// `x` as `m` rows of `k`, flattened, for our kernels.
+fn rows_of(x: &Tensor) -> Result<(Vec<f32>, usize)> {
     let k = x.dims().last().copied().unwrap_or(0);
-    if k == 0 || x.dtype() != DType::F32 {
-        return Ok(None);
+    if k == 0 {
+        candle_core::bail!("a projection's input has no columns: {:?}", x.dims())
     }
-    let m = x.elem_count() / k;
-    if m >= OWN_KERNEL_ROWS {
-        return Ok(None);
-    }
-    Ok(Some((x.flatten_all()?.to_vec1::<f32>()?, m)))
+    let x = x.to_dtype(DType::F32)?;
+    Ok((x.flatten_all()?.to_vec1::<f32>()?, x.elem_count() / k))
 }
 
-/// Runs projections that share their input. A short input (a decode step, a goal line) whose
-/// weights all have packed copies runs through our kernels in one call. Otherwise those of one
-/// quantized type go through candle's fused kernel together: one quantization of `x` and one
-/// parallel region instead of one per projection; the rest run one by one.
+/// `ys` (`m` rows of each weight's outputs) as tensors shaped like `x` with its last dimension
+/// replaced.
+fn shaped(x: &Tensor, ws: &[&PackedWeight], ys: Vec<Vec<f32>>) -> Result<Vec<Tensor>> {
+    ws.iter()
+        .zip(ys)
+        .map(|(w, y)| {
+            let mut shape = x.dims().to_vec();
+            if let Some(last) = shape.last_mut() {
+                *last = w.rows();
+            }
+            Tensor::from_vec(y, shape, x.device())
+        })
+        .collect()
+}
+
+/// Runs projections that share their input. When our kernels should take `x` for all of them
+/// (a decode step, a goal line, or weights only we hold), they run in one call. Otherwise those
+/// of one quantized type go through candle's fused kernel together: one quantization of `x` and
+/// one parallel region instead of one per projection; the rest run one by one.
 fn project<const N: usize>(ps: &[Projection; N], x: &Tensor) -> Result<[Tensor; N]> {
-    if let Some(packed) = ps
+    let k = x.dims().last().copied().unwrap_or(0);
+    let m = x.elem_count().checked_div(k).unwrap_or(0);
+    let mut out: [Option<Tensor>; N] = std::array::from_fn(|_| None);
+    if let Some(own) = ps
         .iter()
-        .map(|p| p.packed.as_ref())
+        .map(|p| p.own_for(m))
         .collect::<Option<Vec<&PackedWeight>>>()
     {
-        if let Some((rows, m)) = short_input(x)? {
-            let ys = gemv::products(&packed, &rows, m)?;
-            let mut out = Vec::with_capacity(N);
-            for (p, y) in packed.iter().zip(ys) {
-                let mut shape = x.dims().to_vec();
-                if let Some(last) = shape.last_mut() {
-                    *last = p.rows();
-                }
-                out.push(Tensor::from_vec(y, shape, x.device())?);
-            }
-            return out
-                .try_into()
-                .map_err(|_| candle_core::Error::Msg("projection count changed".into()));
+        let (rows, m) = rows_of(x)?;
+        let ys = gemv::products(&own, &rows, m)?;
+        for (slot, y) in out.iter_mut().zip(shaped(x, &own, ys)?) {
+            *slot = Some(y);
         }
     }
-    let mut out: [Option<Tensor>; N] = std::array::from_fn(|_| None);
     for i in 0..N {
         if out[i].is_some() {
             continue;
         }
-        let dtype = ps[i].weight.dtype();
-        let group: Vec<usize> = (i..N)
-            .filter(|&j| out[j].is_none() && ps[j].weight.dtype() == dtype)
+        let Some(ci) = ps[i].candle.as_ref().filter(|_| ps[i].own_for(m).is_none()) else {
+            // only our copy: on its own
+            let own = ps[i].own_for(m).into_iter().collect::<Vec<_>>();
+            let (rows, m) = rows_of(x)?;
+            let ys = gemv::products(&own, &rows, m)?;
+            out[i] = shaped(x, &own, ys)?.pop();
+            continue;
+        };
+        let dtype = ci.weight.dtype();
+        let group: Vec<(usize, &CandleWeight)> = (i..N)
+            .filter(|&j| out[j].is_none() && ps[j].own_for(m).is_none())
+            .filter_map(|j| ps[j].candle.as_ref().map(|c| (j, c)))
+            .filter(|(_, c)| c.weight.dtype() == dtype)
             .collect();
         if group.len() > 1 {
-            let ts: Vec<&QTensor> = group.iter().map(|&j| ps[j].weight.as_ref()).collect();
+            let ts: Vec<&QTensor> = group.iter().map(|(_, c)| c.weight.as_ref()).collect();
             if let Some(ys) = QTensor::gemv_fused_shared_lhs(&ts, x)? {
-                for (&j, y) in group.iter().zip(ys) {
-                    out[j] = Some(y);
+                for ((j, _), y) in group.iter().zip(ys) {
+                    out[*j] = Some(y);
                 }
                 continue;
             }
         }
-        out[i] = Some(ps[i].matmul.forward(x)?);
+        out[i] = Some(ci.matmul.forward(x)?);
     }
     let ys: Vec<Tensor> = out
         .into_iter()
@@ -195,13 +225,14 @@ pub struct Model {
 /// Load-time options.
 #[derive(Debug, Clone, Copy)]
 pub struct LoadOptions {
-    /// Re-quantize Q4_1/Q5_0/Q5_1 tensors to Q8_0: candle has no fast kernel for them, and
-    /// Q8_0 is near-lossless (MODELS.md: +40 % prefill on Qwen, 2.7x on SmolLM2).
+    /// Re-quantize Q4_1/Q5_0/Q5_1 tensors to Q8_0 when candle runs them: it has no fast kernel
+    /// for them, and Q8_0 is near-lossless (MODELS.md: +40 % prefill on Qwen, 2.7x on SmolLM2).
     pub requantize_q8: bool,
     /// Cap on positions (RoPE tables, KV growth); the model's own limit when larger.
     pub max_context: usize,
-    /// Decode Q4_K/Q6_K matrices with our own GEMV (`gemv.rs`) where the CPU has it; `false`
-    /// keeps candle's kernels for every product (for comparison).
+    /// Run products with our own kernels (`gemv`) where the CPU has them: short inputs of
+    /// K-quant matrices, every input of the 32-value block types; `false` keeps candle's kernels
+    /// for every product (for comparison).
     pub own_gemv: bool,
 }
 
@@ -236,6 +267,8 @@ impl Model {
             if opts.requantize_q8
                 && convert
                 && slow_type(t.dtype())
+                // our kernels read the file's own values
+                && !(opts.own_gemv && gemv::takes_every_length(&t))
                 && t.shape().dims().last().is_some_and(|d| d % 32 == 0)
             {
                 QTensor::quantize(&t.dequantize(&dev)?, GgmlDType::Q8_0)

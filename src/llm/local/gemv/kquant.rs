@@ -1,30 +1,22 @@
-//! Products of Q4_K and Q6_K weights with a few input rows, with AVX-512 VNNI: one row when
-//! decoding, up to 31 for a short prefill such as an operator's goal line (`model.rs` routes
-//! longer inputs to candle's AMX kernel).
+//! Q4_K and Q6_K matrices: 16-row tiles of one 256-value super-block, which keep the file's
+//! 6-bit integer scales (4.6 bits per Q4_K weight, 6.6 per Q6_K). candle's repacked Q4_K tiles
+//! keep each row's scales and mins as f32 (6 bits per weight), and its Q6_K GEMV walks one row at
+//! a time.
 //!
-//! Decoding reads every weight once per token, so its speed is the bytes it reads. candle's
-//! repacked Q4_K tiles keep each row's scales and mins as f32: 6 bits per weight against the
-//! file's 4.5; and its Q6_K GEMV walks one row at a time. These tiles keep the file's 6-bit
-//! integer scales (4.6 bits per Q4_K weight, 6.6 per Q6_K) and interleave 16 rows, so one
-//! `vpdpbusd` yields 4 products for each of 16 outputs and no horizontal sums are needed.
-//!
-//! The input is quantized once per call to ggml's Q8_K (i8 per value, one f32 scale and 16-value
-//! sums per 256), the integer dot products are exact, and each output is scaled once per
-//! 256-value block: the same arithmetic as ggml's `vec_dot_q4_K_q8_K` and `vec_dot_q6_K_q8_K`.
+//! The input is ggml's Q8_K (i8 per value, one f32 scale and 16-value sums per 256), the integer
+//! dot products are exact, and each output is scaled once per 256-value block: the same
+//! arithmetic as ggml's `vec_dot_q4_K_q8_K` and `vec_dot_q6_K_q8_K`.
 
-use candle_core::quantized::{GgmlDType, QTensor};
-use candle_core::Result;
+use super::{f16_bits, ROWS};
 
 /// Values per K-quant super-block.
-const QK: usize = 256;
-/// Output rows interleaved in one tile.
-const ROWS: usize = 16;
+pub(super) const QK: usize = 256;
 const Q4K_BYTES: usize = 144;
 const Q6K_BYTES: usize = 210;
 
 /// 256 input values quantized to i8: ggml's Q8_K.
 #[derive(Clone)]
-pub struct Q8Block {
+pub(super) struct Q8Block {
     d: f32,
     qs: [i8; QK],
     /// Sums of each 16 consecutive `qs`, for the weights' offsets (Q4_K mins, Q6_K's -32).
@@ -32,7 +24,7 @@ pub struct Q8Block {
 }
 
 /// Quantizes `x` (a multiple of 256 long) block by block.
-pub fn quantize_input(x: &[f32]) -> Vec<Q8Block> {
+pub(super) fn quantize_input(x: &[f32]) -> Vec<Q8Block> {
     x.chunks_exact(QK)
         .map(|xs| {
             let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
@@ -57,7 +49,7 @@ pub fn quantize_input(x: &[f32]) -> Vec<Q8Block> {
 
 /// 16 rows × 256 columns of a Q4_K matrix.
 #[repr(C, align(64))]
-struct TileQ4 {
+pub(super) struct TileQ4 {
     /// Per-row super-block scale and min scale, f16 bits.
     d: [u16; ROWS],
     dmin: [u16; ROWS],
@@ -72,7 +64,7 @@ struct TileQ4 {
 /// 16 rows × 256 columns of a Q6_K matrix; the 6-bit values (stored +32) are split into their
 /// low nibble and their top two bits.
 #[repr(C, align(64))]
-struct TileQ6 {
+pub(super) struct TileQ6 {
     d: [u16; ROWS],
     _pad: [u8; 32],
     /// `[sub-block of 16][row]`.
@@ -94,175 +86,6 @@ const _: () = {
     assert!(std::mem::offset_of!(TileQ6, lo) % 64 == 0);
     assert!(std::mem::offset_of!(TileQ6, hi) % 64 == 0);
 };
-
-enum Tiles {
-    Q4(Vec<TileQ4>),
-    Q6(Vec<TileQ6>),
-}
-
-/// A weight matrix `(n, k)` repacked for [`products`].
-pub struct PackedWeight {
-    tiles: Tiles,
-    n: usize,
-    k: usize,
-}
-
-impl PackedWeight {
-    /// Repacks `t` when this CPU has the kernels and the matrix fits them (Q4_K or Q6_K, rows a
-    /// multiple of 16); `None` otherwise, and the caller keeps candle's path.
-    pub fn pack(t: &QTensor) -> Result<Option<Self>> {
-        let Ok((n, k)) = t.shape().dims2() else {
-            return Ok(None);
-        };
-        if !cpu_has_kernels() || n % ROWS != 0 || k % QK != 0 {
-            return Ok(None);
-        }
-        let data = t.data()?;
-        let tiles = match t.dtype() {
-            GgmlDType::Q4K => Tiles::Q4(pack_q4(&data, n, k)),
-            GgmlDType::Q6K => Tiles::Q6(pack_q6(&data, n, k)),
-            _ => return Ok(None),
-        };
-        Ok(Some(Self { tiles, n, k }))
-    }
-
-    pub fn rows(&self) -> usize {
-        self.n
-    }
-
-    pub fn bytes(&self) -> usize {
-        match &self.tiles {
-            Tiles::Q4(t) => std::mem::size_of_val(t.as_slice()),
-            Tiles::Q6(t) => std::mem::size_of_val(t.as_slice()),
-        }
-    }
-
-    /// Computes rows `16 * unit..16 * unit + 16` of the output for every input row in `xs`
-    /// (at most 4), into `out[i]`.
-    fn unit(&self, unit: usize, xs: &[&[Q8Block]], out: &mut [[f32; ROWS]]) {
-        let kb = self.k / QK;
-        let range = unit * kb..(unit + 1) * kb;
-        // SAFETY: `pack` only builds a `PackedWeight` when `cpu_has_kernels()` held, and
-        // `products` checked that every input row has `kb` blocks.
-        #[cfg(target_arch = "x86_64")]
-        unsafe {
-            match &self.tiles {
-                Tiles::Q4(t) => {
-                    let t = &t[range];
-                    match xs.len() {
-                        1 => avx512::q4_unit::<1>(t, xs, out),
-                        2 => avx512::q4_unit::<2>(t, xs, out),
-                        3 => avx512::q4_unit::<3>(t, xs, out),
-                        _ => avx512::q4_unit::<4>(t, xs, out),
-                    }
-                }
-                Tiles::Q6(t) => {
-                    let t = &t[range];
-                    match xs.len() {
-                        1 => avx512::q6_unit::<1>(t, xs, out),
-                        2 => avx512::q6_unit::<2>(t, xs, out),
-                        3 => avx512::q6_unit::<3>(t, xs, out),
-                        _ => avx512::q6_unit::<4>(t, xs, out),
-                    }
-                }
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            let _ = (range, xs, out);
-            unreachable!("PackedWeight::pack returns None off x86_64")
-        }
-    }
-}
-
-/// Input rows one kernel call serves; their partial sums must stay in registers.
-const MAX_M: usize = 4;
-
-/// `Y_i = X · W_iᵀ` for weights that share their input `x`, `m` rows of `k` (the query, key and
-/// value projections; the gate and up projections): one quantization of `x` and one parallel
-/// region over all their rows. Each result is `m` rows of its weight's `n`, row-major.
-///
-/// Each 16-row slice of a weight is read from memory once and reused from cache for every
-/// input row, 4 rows per pass: a short prefill (an operator's goal line) is then bound by the
-/// integer products, not by memory.
-pub fn products(ws: &[&PackedWeight], x: &[f32], m: usize) -> Result<Vec<Vec<f32>>> {
-    let Some(k) = ws.first().map(|w| w.k) else {
-        return Ok(Vec::new());
-    };
-    if ws.iter().any(|w| w.k != k) || m == 0 || x.len() != m * k {
-        candle_core::bail!(
-            "products: {} inputs of {m} rows for {k}-column weights",
-            x.len()
-        )
-    }
-    let xq: Vec<Vec<Q8Block>> = x.chunks_exact(k).map(quantize_input).collect();
-    // the input rows in kernel-sized groups, built once rather than per unit
-    let groups: Vec<Vec<&[Q8Block]>> = xq
-        .chunks(MAX_M)
-        .map(|rows| rows.iter().map(Vec::as_slice).collect())
-        .collect();
-    let mut outs: Vec<Vec<f32>> = ws.iter().map(|w| vec![0f32; m * w.n]).collect();
-    // unit u of the whole call → (weight, its unit); weights are few (≤ 3)
-    let starts: Vec<usize> = ws
-        .iter()
-        .scan(0, |acc, w| {
-            let s = *acc;
-            *acc += w.n / ROWS;
-            Some(s)
-        })
-        .collect();
-    let total: usize = ws.iter().map(|w| w.n / ROWS).sum();
-    let ptrs: Vec<OutPtr> = outs.iter_mut().map(|o| OutPtr(o.as_mut_ptr())).collect();
-    candle_core::utils::barrier_pool().execute_chunked(total, |range| {
-        let mut buf = [[0f32; ROWS]; MAX_M];
-        for u in range {
-            let wi = starts.partition_point(|&s| s <= u) - 1;
-            let local = u - starts[wi];
-            let n = ws[wi].n;
-            for (c, xs) in groups.iter().enumerate() {
-                ws[wi].unit(local, xs, &mut buf[..xs.len()]);
-                for (i, ys) in buf[..xs.len()].iter().enumerate() {
-                    let row = c * MAX_M + i;
-                    // SAFETY: unit `local` owns columns 16*local..16*local+16 of every row
-                    // of output `wi` (m rows of n, n a multiple of 16); no two units share
-                    // them.
-                    unsafe {
-                        std::ptr::copy_nonoverlapping(
-                            ys.as_ptr(),
-                            ptrs[wi].0.add(row * n + local * ROWS),
-                            ROWS,
-                        );
-                    }
-                }
-            }
-        }
-    });
-    Ok(outs)
-}
-
-/// An output buffer written by several threads, each to its own rows.
-struct OutPtr(*mut f32);
-// SAFETY: see the write in `products`: disjoint columns per unit.
-unsafe impl Sync for OutPtr {}
-unsafe impl Send for OutPtr {}
-
-fn cpu_has_kernels() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512vnni")
-            && std::arch::is_x86_feature_detected!("f16c")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
-fn f16_bits(b: &[u8]) -> u16 {
-    u16::from_le_bytes([b[0], b[1]])
-}
 
 /// ggml's 6-bit scale and min of sub-block `j` of a Q4_K super-block.
 fn scale_min_k4(j: usize, s: &[u8]) -> (u8, u8) {
@@ -315,7 +138,7 @@ fn put_nibbles(dst: &mut [u8], row: usize, vals: &[u8; QK]) {
     }
 }
 
-fn pack_q4(data: &[u8], n: usize, k: usize) -> Vec<TileQ4> {
+pub(super) fn pack_q4(data: &[u8], n: usize, k: usize) -> Vec<TileQ4> {
     let kb = k / QK;
     let mut out = Vec::with_capacity(n / ROWS * kb);
     for t in 0..n / ROWS {
@@ -345,7 +168,7 @@ fn pack_q4(data: &[u8], n: usize, k: usize) -> Vec<TileQ4> {
     out
 }
 
-fn pack_q6(data: &[u8], n: usize, k: usize) -> Vec<TileQ6> {
+pub(super) fn pack_q6(data: &[u8], n: usize, k: usize) -> Vec<TileQ6> {
     let kb = k / QK;
     let mut out = Vec::with_capacity(n / ROWS * kb);
     for t in 0..n / ROWS {
@@ -381,41 +204,19 @@ fn pack_q6(data: &[u8], n: usize, k: usize) -> Vec<TileQ6> {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx512 {
-    use super::{Q8Block, TileQ4, TileQ6, ROWS};
+pub(super) mod avx512 {
+    use super::super::avx512::{bcast4, load, prefetch};
+    use super::super::ROWS;
+    use super::{Q8Block, TileQ4, TileQ6};
     use std::arch::x86_64::*;
 
     /// How far ahead of the tile being computed to prefetch.
     const PREFETCH_TILES: usize = 2;
 
-    /// An aligned load of a SIMD vector. Not `_mm512_loadu_si512`: that is `read_unaligned`,
-    /// which with debug assertions on goes through the stack in two halves and stalls every
-    /// load on store forwarding (~10x slower in a dev build).
-    #[inline(always)]
-    unsafe fn load<T>(p: *const u8) -> T {
-        std::ptr::read(p as *const T)
-    }
-
-    /// Asks for the memory `ahead` bytes past `t`, one cache line per 64 bytes of a `T`: the
-    /// hardware prefetcher alone keeps only about half of the memory bandwidth busy here.
-    #[inline(always)]
-    unsafe fn prefetch<T>(t: &T, ahead: usize) {
-        let p = (t as *const T as *const i8).wrapping_add(ahead);
-        for line in 0..std::mem::size_of::<T>().div_ceil(64) {
-            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(line * 64));
-        }
-    }
-
-    /// 4 consecutive input bytes broadcast to every 32-bit lane.
-    #[inline(always)]
-    unsafe fn bcast4(x: &Q8Block, at: usize) -> __m512i {
-        _mm512_set1_epi32(std::ptr::read_unaligned(x.qs.as_ptr().add(at) as *const i32))
-    }
-
     /// 16 outputs of a Q4_K matrix for each of `M` input rows: `tiles` are one row of tiles,
     /// `xs[i]` the matching blocks of input row i.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni,f16c")]
-    pub(super) unsafe fn q4_unit<const M: usize>(
+    pub(in crate::llm::local::gemv) unsafe fn q4_unit<const M: usize>(
         tiles: &[TileQ4],
         xs: &[&[Q8Block]],
         out: &mut [[f32; ROWS]],
@@ -438,8 +239,8 @@ mod avx512 {
                     let hi = _mm512_and_si512(_mm512_srli_epi16(w, 4), nib);
                     for i in 0..M {
                         let xb = &xs[i][b];
-                        s0[i] = _mm512_dpbusd_epi32(s0[i], lo, bcast4(xb, g * 8));
-                        s1[i] = _mm512_dpbusd_epi32(s1[i], hi, bcast4(xb, g * 8 + 4));
+                        s0[i] = _mm512_dpbusd_epi32(s0[i], lo, bcast4(&xb.qs, g * 8));
+                        s1[i] = _mm512_dpbusd_epi32(s1[i], hi, bcast4(&xb.qs, g * 8 + 4));
                     }
                 }
                 // The scale multiply as one `vpdpwssd` (s0·sc + s1·sc) instead of an add and
@@ -485,7 +286,7 @@ mod avx512 {
 
     /// 16 outputs of a Q6_K matrix for each of `M` input rows.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni,f16c")]
-    pub(super) unsafe fn q6_unit<const M: usize>(
+    pub(in crate::llm::local::gemv) unsafe fn q6_unit<const M: usize>(
         tiles: &[TileQ6],
         xs: &[&[Q8Block]],
         out: &mut [[f32; ROWS]],
@@ -517,10 +318,10 @@ mod avx512 {
                 for i in 0..M {
                     let xb = &xs[i][b];
                     let zero = _mm512_setzero_si512();
-                    let mut s0 = _mm512_dpbusd_epi32(zero, va, bcast4(xb, 16 * h));
-                    let mut s1 = _mm512_dpbusd_epi32(zero, vb, bcast4(xb, 16 * h + 4));
-                    s0 = _mm512_dpbusd_epi32(s0, vc, bcast4(xb, 16 * h + 8));
-                    s1 = _mm512_dpbusd_epi32(s1, vd, bcast4(xb, 16 * h + 12));
+                    let mut s0 = _mm512_dpbusd_epi32(zero, va, bcast4(&xb.qs, 16 * h));
+                    let mut s1 = _mm512_dpbusd_epi32(zero, vb, bcast4(&xb.qs, 16 * h + 4));
+                    s0 = _mm512_dpbusd_epi32(s0, vc, bcast4(&xb.qs, 16 * h + 8));
+                    s1 = _mm512_dpbusd_epi32(s1, vd, bcast4(&xb.qs, 16 * h + 12));
                     // the values are stored +32
                     let s = _mm512_sub_epi32(
                         _mm512_add_epi32(s0, s1),
@@ -544,90 +345,6 @@ mod avx512 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{Device, Module, Tensor};
-
-    /// A deterministic, roughly weight-shaped matrix.
-    fn matrix(n: usize, k: usize, seed: u64) -> Tensor {
-        let mut s = seed;
-        let v: Vec<f32> = (0..n * k)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 33) as f32 / (1u64 << 31) as f32 - 0.5) * 0.2
-            })
-            .collect();
-        Tensor::from_vec(v, (n, k), &Device::Cpu).unwrap()
-    }
-
-    /// Our GEMV against the f32 product with candle's dequantized weights: the only
-    /// difference is the input's i8 quantization.
-    fn check(dtype: GgmlDType) {
-        if !cpu_has_kernels() {
-            eprintln!("skipped: this CPU lacks AVX-512 VNNI");
-            return;
-        }
-        let (n, k) = (48, 768);
-        let w = QTensor::quantize(&matrix(n, k, 7), dtype).unwrap();
-        let m = 5; // a full chunk of 4 input rows and a single one
-        let x = matrix(m, k, 11);
-        let reference = w.dequantize(&Device::Cpu).unwrap().t().unwrap();
-        let want: Vec<f32> = x
-            .matmul(&reference)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
-        let packed = PackedWeight::pack(&w).unwrap().expect("packs");
-        let xs: Vec<f32> = x.flatten_all().unwrap().to_vec1().unwrap();
-        let got = products(&[&packed, &packed], &xs, m).unwrap();
-        assert_eq!(got[0].len(), m * n);
-        // a row's result does not depend on the rows computed beside it
-        for (i, row) in xs.chunks_exact(k).enumerate() {
-            let alone = products(&[&packed], row, 1).unwrap();
-            assert_eq!(alone[0], got[1][i * n..(i + 1) * n], "{dtype:?} row {i}");
-        }
-        let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
-        for y in &got {
-            for (a, b) in y.iter().zip(&want) {
-                assert!((a - b).abs() <= 0.01 * scale, "{dtype:?}: {a} vs {b}");
-            }
-        }
-        // and within rounding of candle's own quantized matmul
-        let candle: Vec<f32> = candle_core::quantized::QMatMul::from_qtensor(w)
-            .unwrap()
-            .forward(&x)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
-        for (a, b) in got[0].iter().zip(&candle) {
-            assert!(
-                (a - b).abs() <= 0.01 * scale,
-                "{dtype:?} vs candle: {a} vs {b}"
-            );
-        }
-    }
-
-    #[test]
-    fn q4k_matches_the_dequantized_product() {
-        check(GgmlDType::Q4K);
-    }
-
-    #[test]
-    fn q6k_matches_the_dequantized_product() {
-        check(GgmlDType::Q6K);
-    }
-
-    #[test]
-    fn other_types_and_shapes_stay_with_candle() {
-        let w = QTensor::quantize(&matrix(48, 768, 1), GgmlDType::Q8_0).unwrap();
-        assert!(PackedWeight::pack(&w).unwrap().is_none());
-        let w = QTensor::quantize(&matrix(40, 768, 1), GgmlDType::Q4K).unwrap();
-        assert!(PackedWeight::pack(&w).unwrap().is_none());
-    }
 
     #[test]
     fn input_quantization_keeps_block_sums() {

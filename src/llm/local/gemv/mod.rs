@@ -1,0 +1,424 @@
+//! Products of quantized weights with a few input rows, with AVX-512 VNNI: one row when
+//! decoding, up to 31 for a short prefill such as an operator's goal line (`model.rs` routes
+//! longer inputs of K-quant weights to candle's AMX kernel).
+//!
+//! Decoding reads every weight once per token, so its speed is the bytes it reads. Each weight
+//! is repacked into tiles that interleave 16 output rows, so one `vpdpbusd` yields 4 products
+//! for each of 16 outputs and no horizontal sums are needed; the input is quantized to i8 once
+//! per call and the integer dot products are exact.
+//! - `kquant`: Q4_K and Q6_K (the 1.5B model's matrices).
+//! - `legacy`: ggml's 32-value block types, Q8_0, Q5_0, Q4_1 and kin (the 0.5B's and SmolLM2's,
+//!   whose 896- and 576-wide rows no 256-value super-block fits).
+
+mod kquant;
+mod legacy;
+
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::Result;
+
+/// Output rows interleaved in one tile.
+const ROWS: usize = 16;
+
+enum Tiles {
+    Q4(Vec<kquant::TileQ4>),
+    Q6(Vec<kquant::TileQ6>),
+    Legacy(legacy::Packed),
+}
+
+/// A weight matrix `(n, k)` repacked for [`products`].
+pub struct PackedWeight {
+    tiles: Tiles,
+    n: usize,
+    k: usize,
+}
+
+impl PackedWeight {
+    /// Repacks `t` when this CPU has the kernels and the matrix fits them (rows a multiple of 16;
+    /// Q4_K or Q6_K with whole super-blocks, or a 32-value block type with rows a multiple of
+    /// 64); `None` otherwise, and the caller keeps candle's path.
+    pub fn pack(t: &QTensor) -> Result<Option<Self>> {
+        let Ok((n, k)) = t.shape().dims2() else {
+            return Ok(None);
+        };
+        if !cpu_has_kernels() || n % ROWS != 0 {
+            return Ok(None);
+        }
+        let dtype = t.dtype();
+        let tiles = match dtype {
+            GgmlDType::Q4K | GgmlDType::Q6K if k % kquant::QK == 0 => {
+                let data = t.data()?;
+                if dtype == GgmlDType::Q4K {
+                    Tiles::Q4(kquant::pack_q4(&data, n, k))
+                } else {
+                    Tiles::Q6(kquant::pack_q6(&data, n, k))
+                }
+            }
+            _ if legacy::fits(dtype, k) => match legacy::pack(dtype, &t.data()?, n, k) {
+                Some(p) => Tiles::Legacy(p),
+                None => return Ok(None),
+            },
+            _ => return Ok(None),
+        };
+        Ok(Some(Self { tiles, n, k }))
+    }
+
+    pub fn rows(&self) -> usize {
+        self.n
+    }
+
+    pub fn bytes(&self) -> usize {
+        match &self.tiles {
+            Tiles::Q4(t) => std::mem::size_of_val(t.as_slice()),
+            Tiles::Q6(t) => std::mem::size_of_val(t.as_slice()),
+            Tiles::Legacy(p) => p.bytes(),
+        }
+    }
+
+    /// Whether inputs of any length should come here rather than to candle: true for the
+    /// 32-value block types, whose candle kernels walk one row at a time even for a long
+    /// prefill.
+    pub fn takes_long_inputs(&self) -> bool {
+        matches!(self.tiles, Tiles::Legacy(_))
+    }
+
+    fn is_kquant(&self) -> bool {
+        !self.takes_long_inputs()
+    }
+
+    /// Computes rows `16 * unit..16 * unit + 16` of the output for every input row of `xs`
+    /// (at most 4), into `out[i]`.
+    fn unit(&self, unit: usize, xs: &Group, out: &mut [[f32; ROWS]]) {
+        // SAFETY: `pack` only builds a `PackedWeight` when `cpu_has_kernels()` held, and
+        // `products` quantized every input row to the blocks this weight's `k` needs.
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            match &self.tiles {
+                Tiles::Q4(t) => {
+                    let kb = self.k / kquant::QK;
+                    let t = &t[unit * kb..(unit + 1) * kb];
+                    let xs = &xs.kquant;
+                    use kquant::avx512::q4_unit;
+                    match xs.len() {
+                        1 => q4_unit::<1>(t, xs, out),
+                        2 => q4_unit::<2>(t, xs, out),
+                        3 => q4_unit::<3>(t, xs, out),
+                        _ => q4_unit::<4>(t, xs, out),
+                    }
+                }
+                Tiles::Q6(t) => {
+                    let kb = self.k / kquant::QK;
+                    let t = &t[unit * kb..(unit + 1) * kb];
+                    let xs = &xs.kquant;
+                    use kquant::avx512::q6_unit;
+                    match xs.len() {
+                        1 => q6_unit::<1>(t, xs, out),
+                        2 => q6_unit::<2>(t, xs, out),
+                        3 => q6_unit::<3>(t, xs, out),
+                        _ => q6_unit::<4>(t, xs, out),
+                    }
+                }
+                Tiles::Legacy(p) => p.unit(unit, self.k, &xs.legacy, out),
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (unit, xs, out);
+            unreachable!("PackedWeight::pack returns None off x86_64")
+        }
+    }
+}
+
+/// Whether [`PackedWeight::pack`] would pack `t` into tiles that take inputs of every length.
+pub fn takes_every_length(t: &QTensor) -> bool {
+    t.shape()
+        .dims2()
+        .is_ok_and(|(n, k)| cpu_has_kernels() && n % ROWS == 0 && legacy::fits(t.dtype(), k))
+}
+
+/// Input rows one kernel call serves; their partial sums must stay in registers.
+const MAX_M: usize = 4;
+
+/// Up to [`MAX_M`] input rows, quantized as the call's weights need them.
+struct Group<'a> {
+    kquant: Vec<&'a [kquant::Q8Block]>,
+    legacy: Vec<&'a [legacy::Q8Block32]>,
+}
+
+impl Group<'_> {
+    fn len(&self) -> usize {
+        self.kquant.len().max(self.legacy.len())
+    }
+}
+
+/// `Y_i = X · W_iᵀ` for weights that share their input `x`, `m` rows of `k` (the query, key and
+/// value projections; the gate and up projections): one quantization of `x` and one parallel
+/// region over all their rows. Each result is `m` rows of its weight's `n`, row-major.
+///
+/// Each 16-row slice of a weight is read from memory once and reused from cache for every
+/// input row, 4 rows per pass: a short prefill (an operator's goal line) is then bound by the
+/// integer products, not by memory.
+pub fn products(ws: &[&PackedWeight], x: &[f32], m: usize) -> Result<Vec<Vec<f32>>> {
+    let Some(k) = ws.first().map(|w| w.k) else {
+        return Ok(Vec::new());
+    };
+    if ws.iter().any(|w| w.k != k) || m == 0 || x.len() != m * k {
+        candle_core::bail!(
+            "products: {} inputs of {m} rows for {k}-column weights",
+            x.len()
+        )
+    }
+    let xk: Vec<Vec<kquant::Q8Block>> = if ws.iter().any(|w| w.is_kquant()) {
+        x.chunks_exact(k).map(kquant::quantize_input).collect()
+    } else {
+        Vec::new()
+    };
+    let xl: Vec<Vec<legacy::Q8Block32>> = if ws.iter().any(|w| w.takes_long_inputs()) {
+        x.chunks_exact(k).map(legacy::quantize_input).collect()
+    } else {
+        Vec::new()
+    };
+    // the input rows in kernel-sized groups, built once rather than per unit
+    let groups: Vec<Group> = (0..m)
+        .step_by(MAX_M)
+        .map(|r| {
+            let rows = r..(r + MAX_M).min(m);
+            Group {
+                kquant: xk
+                    .get(rows.clone())
+                    .unwrap_or(&[])
+                    .iter()
+                    .map(Vec::as_slice)
+                    .collect(),
+                legacy: xl
+                    .get(rows)
+                    .unwrap_or(&[])
+                    .iter()
+                    .map(Vec::as_slice)
+                    .collect(),
+            }
+        })
+        .collect();
+    let mut outs: Vec<Vec<f32>> = ws.iter().map(|w| vec![0f32; m * w.n]).collect();
+    // unit u of the whole call → (weight, its unit); weights are few (≤ 3)
+    let starts: Vec<usize> = ws
+        .iter()
+        .scan(0, |acc, w| {
+            let s = *acc;
+            *acc += w.n / ROWS;
+            Some(s)
+        })
+        .collect();
+    let total: usize = ws.iter().map(|w| w.n / ROWS).sum();
+    let ptrs: Vec<OutPtr> = outs.iter_mut().map(|o| OutPtr(o.as_mut_ptr())).collect();
+    candle_core::utils::barrier_pool().execute_chunked(total, |range| {
+        let mut buf = [[0f32; ROWS]; MAX_M];
+        for u in range {
+            let wi = starts.partition_point(|&s| s <= u) - 1;
+            let local = u - starts[wi];
+            let n = ws[wi].n;
+            for (c, xs) in groups.iter().enumerate() {
+                let rows = xs.len();
+                ws[wi].unit(local, xs, &mut buf[..rows]);
+                for (i, ys) in buf[..rows].iter().enumerate() {
+                    let row = c * MAX_M + i;
+                    // SAFETY: unit `local` owns columns 16*local..16*local+16 of every row
+                    // of output `wi` (m rows of n, n a multiple of 16); no two units share
+                    // them.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(
+                            ys.as_ptr(),
+                            ptrs[wi].0.add(row * n + local * ROWS),
+                            ROWS,
+                        );
+                    }
+                }
+            }
+        }
+    });
+    Ok(outs)
+}
+
+/// An output buffer written by several threads, each to its own rows.
+struct OutPtr(*mut f32);
+// SAFETY: see the write in `products`: disjoint columns per unit.
+unsafe impl Sync for OutPtr {}
+unsafe impl Send for OutPtr {}
+
+fn cpu_has_kernels() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512vnni")
+            && std::arch::is_x86_feature_detected!("f16c")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+fn f16_bits(b: &[u8]) -> u16 {
+    u16::from_le_bytes([b[0], b[1]])
+}
+
+/// Loads and broadcasts shared by the kernels.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    /// An aligned load of a SIMD vector. Not `_mm512_loadu_si512`: that is `read_unaligned`,
+    /// which with debug assertions on goes through the stack in two halves and stalls every
+    /// load on store forwarding (~10x slower in a dev build).
+    #[inline(always)]
+    pub(super) unsafe fn load<T>(p: *const u8) -> T {
+        std::ptr::read(p as *const T)
+    }
+
+    /// Asks for the memory `ahead` bytes past `t`, one cache line per 64 bytes of a `T`: the
+    /// hardware prefetcher alone keeps only about half of the memory bandwidth busy here.
+    #[inline(always)]
+    pub(super) unsafe fn prefetch<T>(t: &T, ahead: usize) {
+        let p = (t as *const T as *const i8).wrapping_add(ahead);
+        for line in 0..std::mem::size_of::<T>().div_ceil(64) {
+            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(line * 64));
+        }
+    }
+
+    /// 4 consecutive input bytes from `qs[at..]` broadcast to every 32-bit lane.
+    #[inline(always)]
+    pub(super) unsafe fn bcast4(qs: &[i8], at: usize) -> __m512i {
+        debug_assert!(at + 4 <= qs.len());
+        _mm512_set1_epi32(std::ptr::read_unaligned(qs.as_ptr().add(at) as *const i32))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Module, Tensor};
+
+    /// A deterministic, roughly weight-shaped matrix.
+    pub(super) fn matrix(n: usize, k: usize, seed: u64) -> Tensor {
+        let mut s = seed;
+        let v: Vec<f32> = (0..n * k)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 33) as f32 / (1u64 << 31) as f32 - 0.5) * 0.2
+            })
+            .collect();
+        Tensor::from_vec(v, (n, k), &Device::Cpu).unwrap()
+    }
+
+    /// Our GEMV against the f32 product with candle's dequantized weights: the only
+    /// difference is the input's i8 quantization.
+    fn check(dtype: GgmlDType, k: usize) {
+        if !cpu_has_kernels() {
+            eprintln!("skipped: this CPU lacks AVX-512 VNNI");
+            return;
+        }
+        let n = 48;
+        let w = QTensor::quantize(&matrix(n, k, 7), dtype).unwrap();
+        let m = 7; // a full chunk of 4 input rows and one of 3
+        let x = matrix(m, k, 11);
+        let reference = w.dequantize(&Device::Cpu).unwrap().t().unwrap();
+        let want: Vec<f32> = x
+            .matmul(&reference)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let packed = PackedWeight::pack(&w).unwrap().expect("packs");
+        let xs: Vec<f32> = x.flatten_all().unwrap().to_vec1().unwrap();
+        let got = products(&[&packed, &packed], &xs, m).unwrap();
+        assert_eq!(got[0].len(), m * n);
+        // a row's result does not depend on the rows computed beside it, for every kernel
+        // width (1 to 4 rows)
+        for (i, row) in xs.chunks_exact(k).enumerate() {
+            let alone = products(&[&packed], row, 1).unwrap();
+            assert_eq!(alone[0], got[1][i * n..(i + 1) * n], "{dtype:?} row {i}");
+        }
+        for rows in 2..=3 {
+            let some = products(&[&packed], &xs[..rows * k], rows).unwrap();
+            assert_eq!(some[0], got[0][..rows * n], "{dtype:?} {rows} rows");
+        }
+        let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+        for y in &got {
+            for (a, b) in y.iter().zip(&want) {
+                assert!((a - b).abs() <= 0.01 * scale, "{dtype:?}: {a} vs {b}");
+            }
+        }
+        // and within rounding of candle's own quantized matmul
+        let candle: Vec<f32> = candle_core::quantized::QMatMul::from_qtensor(w)
+            .unwrap()
+            .forward(&x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        for (a, b) in got[0].iter().zip(&candle) {
+            assert!(
+                (a - b).abs() <= 0.01 * scale,
+                "{dtype:?} vs candle: {a} vs {b}"
+            );
+        }
+    }
+
+    #[test]
+    fn q4k_matches_the_dequantized_product() {
+        check(GgmlDType::Q4K, 768);
+    }
+
+    #[test]
+    fn q6k_matches_the_dequantized_product() {
+        check(GgmlDType::Q6K, 768);
+    }
+
+    #[test]
+    fn block32_types_match_the_dequantized_product() {
+        // 896 and 576: the 0.5B's and SmolLM2's hidden sizes
+        for dtype in [
+            GgmlDType::Q8_0,
+            GgmlDType::Q5_0,
+            GgmlDType::Q5_1,
+            GgmlDType::Q4_0,
+            GgmlDType::Q4_1,
+        ] {
+            check(dtype, 896);
+            check(dtype, 576);
+        }
+    }
+
+    #[test]
+    fn a_call_may_mix_kquant_and_block32_weights() {
+        if !cpu_has_kernels() {
+            return;
+        }
+        let (n, k, m) = (32, 512, 3);
+        let a = QTensor::quantize(&matrix(n, k, 3), GgmlDType::Q4K).unwrap();
+        let b = QTensor::quantize(&matrix(n, k, 4), GgmlDType::Q8_0).unwrap();
+        let (pa, pb) = (
+            PackedWeight::pack(&a).unwrap().expect("packs"),
+            PackedWeight::pack(&b).unwrap().expect("packs"),
+        );
+        let xs: Vec<f32> = matrix(m, k, 5).flatten_all().unwrap().to_vec1().unwrap();
+        let both = products(&[&pa, &pb], &xs, m).unwrap();
+        assert_eq!(both[0], products(&[&pa], &xs, m).unwrap()[0]);
+        assert_eq!(both[1], products(&[&pb], &xs, m).unwrap()[0]);
+    }
+
+    #[test]
+    fn other_types_and_shapes_stay_with_candle() {
+        let w = QTensor::quantize(&matrix(48, 768, 1), GgmlDType::Q2K).unwrap();
+        assert!(PackedWeight::pack(&w).unwrap().is_none());
+        let w = QTensor::quantize(&matrix(40, 768, 1), GgmlDType::Q4K).unwrap();
+        assert!(PackedWeight::pack(&w).unwrap().is_none());
+        // 32-value blocks, but not whole 64-column tiles
+        let w = QTensor::quantize(&matrix(48, 96, 1), GgmlDType::Q8_0).unwrap();
+        assert!(PackedWeight::pack(&w).unwrap().is_none());
+    }
+}

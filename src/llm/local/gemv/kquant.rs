@@ -21,6 +21,9 @@ pub(super) struct Q8Block {
     qs: [i8; QK],
     /// Sums of each 16 consecutive `qs`, for the weights' offsets (Q4_K mins, Q6_K's -32).
     bsums: [i16; QK / 16],
+    /// `32 · bsums`, as i32: Q6_K's offset, broadcast straight from memory in its kernel (a
+    /// broadcast from a general register costs a cross-domain move per sub-block).
+    q6_offsets: [i32; QK / 16],
 }
 
 /// Quantizes `x` (a multiple of 256 long) block by block.
@@ -32,6 +35,7 @@ pub(super) fn quantize_input(x: &[f32]) -> Vec<Q8Block> {
                 d: amax / 127.0,
                 qs: [0; QK],
                 bsums: [0; QK / 16],
+                q6_offsets: [0; QK / 16],
             };
             if amax > 0.0 {
                 let id = 127.0 / amax;
@@ -41,6 +45,9 @@ pub(super) fn quantize_input(x: &[f32]) -> Vec<Q8Block> {
             }
             for (s, qs) in b.bsums.iter_mut().zip(b.qs.chunks_exact(16)) {
                 *s = qs.iter().map(|&q| q as i16).sum();
+            }
+            for (o, &s) in b.q6_offsets.iter_mut().zip(&b.bsums) {
+                *o = 32 * s as i32;
             }
             b
         })
@@ -218,6 +225,7 @@ pub(super) mod avx512 {
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni,f16c")]
     pub(in crate::llm::local::gemv) unsafe fn q4_unit<const M: usize>(
         tiles: &[TileQ4],
+        prefetch_ahead: bool,
         xs: &[&[Q8Block]],
         out: &mut [[f32; ROWS]],
     ) {
@@ -225,7 +233,9 @@ pub(super) mod avx512 {
         let low16 = _mm512_set1_epi32(0xFFFF);
         let mut acc = [_mm512_setzero_ps(); M];
         for (b, t) in tiles.iter().enumerate() {
-            prefetch(t, PREFETCH_TILES * std::mem::size_of::<TileQ4>());
+            if prefetch_ahead {
+                prefetch(t, PREFETCH_TILES * std::mem::size_of::<TileQ4>());
+            }
             let mut dot = [_mm512_setzero_si512(); M];
             let mut off = [_mm512_setzero_si512(); M];
             for sub in 0..8 {
@@ -288,6 +298,7 @@ pub(super) mod avx512 {
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni,f16c")]
     pub(in crate::llm::local::gemv) unsafe fn q6_unit<const M: usize>(
         tiles: &[TileQ6],
+        prefetch_ahead: bool,
         xs: &[&[Q8Block]],
         out: &mut [[f32; ROWS]],
     ) {
@@ -295,7 +306,9 @@ pub(super) mod avx512 {
         let top = _mm512_set1_epi8(0x30);
         let mut acc = [_mm512_setzero_ps(); M];
         for (b, t) in tiles.iter().enumerate() {
-            prefetch(t, PREFETCH_TILES * std::mem::size_of::<TileQ6>());
+            if prefetch_ahead {
+                prefetch(t, PREFETCH_TILES * std::mem::size_of::<TileQ6>());
+            }
             let mut dot = [_mm512_setzero_si512(); M];
             for h in 0..16 {
                 let w0 = load::<__m512i>(t.lo.as_ptr().add(2 * h * ROWS * 4));
@@ -325,7 +338,7 @@ pub(super) mod avx512 {
                     // the values are stored +32
                     let s = _mm512_sub_epi32(
                         _mm512_add_epi32(s0, s1),
-                        _mm512_set1_epi32(32 * xb.bsums[h] as i32),
+                        _mm512_set1_epi32(xb.q6_offsets[h]),
                     );
                     dot[i] = _mm512_add_epi32(dot[i], _mm512_mullo_epi32(s, sc));
                 }

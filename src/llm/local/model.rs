@@ -125,9 +125,10 @@ impl Projection {
     }
 }
 
-/// Inputs of fewer rows go through our kernels (`gemv`). From 32 rows candle runs Q4_K on
-/// AMX, 2.2x our speed on a 128-token prefill (BENCHMARKS.md); below, its VNNI tiles lose to
-/// ours (a 27-token goal line: 701 → 520 ms to the first token).
+/// K-quant inputs of fewer rows go through our kernels (`gemv`). From 32 rows candle's tile
+/// kernels beat ours on a 128-token prefill: 2.2x with AMX on Intel, and 2.2x on Zen 4 without it
+/// (146 against 67 tok/s, BENCHMARKS.md session 12); below, they lose to ours (a 27-token goal
+/// line: 701 → 520 ms to the first token).
 const OWN_KERNEL_ROWS: usize = 32;
 
 /// `x` as `m` rows of `k`, flattened, for our kernels.
@@ -179,7 +180,7 @@ fn project<const N: usize>(ps: &[Projection; N], x: &Tensor) -> Result<[Tensor; 
             continue;
         }
         let Some(ci) = ps[i].candle.as_ref().filter(|_| ps[i].own_for(m).is_none()) else {
-            // only our copy: on its own
+            // ours takes this one (a short input, or a weight only we hold) but not all of them
             let own = ps[i].own_for(m).into_iter().collect::<Vec<_>>();
             let (rows, m) = rows_of(x)?;
             let ys = gemv::products(&own, &rows, m)?;

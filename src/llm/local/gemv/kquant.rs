@@ -30,19 +30,13 @@ pub(super) struct Q8Block {
 pub(super) fn quantize_input(x: &[f32]) -> Vec<Q8Block> {
     x.chunks_exact(QK)
         .map(|xs| {
-            let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
             let mut b = Q8Block {
-                d: amax / 127.0,
+                d: 0.0,
                 qs: [0; QK],
                 bsums: [0; QK / 16],
                 q6_offsets: [0; QK / 16],
             };
-            if amax > 0.0 {
-                let id = 127.0 / amax;
-                for (q, v) in b.qs.iter_mut().zip(xs) {
-                    *q = (v * id).round().clamp(-127.0, 127.0) as i8;
-                }
-            }
+            b.d = super::quantize_i8(xs, &mut b.qs);
             for (s, qs) in b.bsums.iter_mut().zip(b.qs.chunks_exact(16)) {
                 *s = qs.iter().map(|&q| q as i16).sum();
             }

@@ -28,20 +28,13 @@ pub(super) struct Q8Block32 {
 pub(super) fn quantize_input(x: &[f32]) -> Vec<Q8Block32> {
     x.chunks_exact(QB)
         .map(|xs| {
-            let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let mut b = Q8Block32 {
-                d: amax / 127.0,
-                sum: 0,
-                qs: [0; QB],
-            };
-            if amax > 0.0 {
-                let id = 127.0 / amax;
-                for (q, v) in b.qs.iter_mut().zip(xs) {
-                    *q = (v * id).round().clamp(-127.0, 127.0) as i8;
-                }
+            let mut qs = [0; QB];
+            let d = super::quantize_i8(xs, &mut qs);
+            Q8Block32 {
+                d,
+                sum: qs.iter().map(|&q| q as i32).sum(),
+                qs,
             }
-            b.sum = b.qs.iter().map(|&q| q as i32).sum();
-            b
         })
         .collect()
 }

@@ -1,6 +1,7 @@
 //! Products of quantized weights with a few input rows, with AVX-512 VNNI: one row when
 //! decoding, up to 31 for a short prefill such as an operator's goal line (`model.rs` routes
-//! longer inputs of K-quant weights to candle's AMX kernel).
+//! longer inputs of K-quant weights to candle's tile kernels), any number for the 32-value block
+//! types.
 //!
 //! Decoding reads every weight once per token, so its speed is the bytes it reads. Each weight
 //! is repacked into tiles that interleave 16 output rows, so one `vpdpbusd` yields 4 products
@@ -284,6 +285,19 @@ fn cpu_is_amd() -> bool {
     {
         false
     }
+}
+
+/// Rounds `xs` to `qs` on a symmetric i8 scale (ggml's Q8_0 and Q8_K rounding); returns the
+/// scale.
+fn quantize_i8(xs: &[f32], qs: &mut [i8]) -> f32 {
+    let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
+    if amax > 0.0 {
+        let id = 127.0 / amax;
+        for (q, v) in qs.iter_mut().zip(xs) {
+            *q = (v * id).round().clamp(-127.0, 127.0) as i8;
+        }
+    }
+    amax / 127.0
 }
 
 fn f16_bits(b: &[u8]) -> u16 {

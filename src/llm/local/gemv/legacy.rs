@@ -291,20 +291,10 @@ impl Packed {
     ) {
         let kt = k / COLS;
         let range = unit * kt..(unit + 1) * kt;
-        macro_rules! by_rows {
-            ($call:ident, $($args:expr),*) => {
-                match xs.len() {
-                    1 => $call::<1>($($args),*),
-                    2 => $call::<2>($($args),*),
-                    3 => $call::<3>($($args),*),
-                    _ => $call::<4>($($args),*),
-                }
-            };
-        }
         match self {
             Packed::Bytes(t) => {
                 use avx512::byte_unit;
-                by_rows!(byte_unit, &t[range], xs, out)
+                by_rows!(xs.len(), byte_unit, &t[range], xs, out)
             }
             Packed::Nibbles {
                 tiles,
@@ -330,7 +320,7 @@ impl Packed {
                                 tiles, high, mins, offset, xs, out,
                             )
                         }
-                        by_rows!(kernel, tiles, high, mins, *offset, xs, out)
+                        by_rows!(xs.len(), kernel, tiles, high, mins, *offset, xs, out)
                     }};
                 }
                 match (!high.is_empty(), !mins.is_empty()) {

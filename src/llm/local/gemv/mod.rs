@@ -11,6 +11,19 @@
 //! - `legacy`: ggml's 32-value block types, Q8_0, Q5_0, Q4_1 and kin (the 0.5B's and SmolLM2's,
 //!   whose 896- and 576-wide rows no 256-value super-block fits).
 
+/// Calls `$kernel::<M>(args)` with `M` the input row count `$rows` (1 to 4): the kernels keep
+/// one accumulator per row in registers, so the count is a constant of each.
+macro_rules! by_rows {
+    ($rows:expr, $kernel:ident, $($args:expr),*) => {
+        match $rows {
+            1 => $kernel::<1>($($args),*),
+            2 => $kernel::<2>($($args),*),
+            3 => $kernel::<3>($($args),*),
+            _ => $kernel::<4>($($args),*),
+        }
+    };
+}
+
 mod kquant;
 mod legacy;
 
@@ -98,26 +111,14 @@ impl PackedWeight {
                 Tiles::Q4(t) => {
                     let kb = self.k / kquant::QK;
                     let t = &t[unit * kb..(unit + 1) * kb];
-                    let xs = &xs.kquant;
                     use kquant::avx512::q4_unit;
-                    match xs.len() {
-                        1 => q4_unit::<1>(t, pf, xs, out),
-                        2 => q4_unit::<2>(t, pf, xs, out),
-                        3 => q4_unit::<3>(t, pf, xs, out),
-                        _ => q4_unit::<4>(t, pf, xs, out),
-                    }
+                    by_rows!(xs.len(), q4_unit, t, pf, &xs.kquant, out)
                 }
                 Tiles::Q6(t) => {
                     let kb = self.k / kquant::QK;
                     let t = &t[unit * kb..(unit + 1) * kb];
-                    let xs = &xs.kquant;
                     use kquant::avx512::q6_unit;
-                    match xs.len() {
-                        1 => q6_unit::<1>(t, pf, xs, out),
-                        2 => q6_unit::<2>(t, pf, xs, out),
-                        3 => q6_unit::<3>(t, pf, xs, out),
-                        _ => q6_unit::<4>(t, pf, xs, out),
-                    }
+                    by_rows!(xs.len(), q6_unit, t, pf, &xs.kquant, out)
                 }
                 Tiles::Legacy(p) => p.unit(unit, self.k, &xs.legacy, out),
             }

@@ -125,10 +125,11 @@ impl Projection {
     }
 }
 
-/// K-quant inputs of fewer rows go through our kernels (`gemv`). From 32 rows candle's tile
-/// kernels beat ours on a 128-token prefill: 2.2x with AMX on Intel, and 2.2x on Zen 4 without it
-/// (146 against 67 tok/s, BENCHMARKS.md session 12); below, they lose to ours (a 27-token goal
-/// line: 701 → 520 ms to the first token).
+/// K-quant inputs of fewer rows go through our kernels (`gemv`) on AVX-512. From 32 rows candle's
+/// VNNI tile kernels beat ours on a 128-token prefill: 2.2x with AMX on Intel, and 2.2x on Zen 4
+/// without it (146 against 67 tok/s, BENCHMARKS.md session 12); below, they lose to ours (a
+/// 27-token goal line: 701 → 520 ms to the first token). On AVX2 ours take every length
+/// (`PackedWeight::takes_long_inputs`).
 const OWN_KERNEL_ROWS: usize = 32;
 
 /// `x` as `m` rows of `k`, flattened, for our kernels.

@@ -8,7 +8,7 @@
 //! sum of each block, so the offset or the min costs one multiply per block: the same arithmetic
 //! as ggml's `vec_dot_q8_0_q8_0` and kin.
 
-use super::{f16_bits, ROWS};
+use super::{f16_bits, Isa, ROWS};
 use candle_core::quantized::GgmlDType;
 
 /// Values per block.
@@ -277,13 +277,15 @@ impl Packed {
         }
     }
 
-    /// Rows `16 * unit..16 * unit + 16` of a `k`-column matrix for every input row in `xs`.
+    /// Rows `16 * unit..16 * unit + 16` of a `k`-column matrix for every input row in `xs`,
+    /// with the kernels of `isa`.
     ///
     /// # Safety
-    /// The CPU has AVX-512 F/BW/VNNI and F16C, and every `xs[i]` holds `k / 32` blocks.
+    /// The CPU has `isa`, and every `xs[i]` holds `k / 32` blocks.
     #[cfg(target_arch = "x86_64")]
     pub(super) unsafe fn unit(
         &self,
+        isa: Isa,
         unit: usize,
         k: usize,
         xs: &[&[Q8Block32]],
@@ -293,8 +295,18 @@ impl Packed {
         let range = unit * kt..(unit + 1) * kt;
         match self {
             Packed::Bytes(t) => {
-                use avx512::byte_unit;
-                by_rows!(xs.len(), byte_unit, &t[range], xs, out)
+                unsafe fn kernel<const M: usize>(
+                    isa: Isa,
+                    tiles: &[ByteTile],
+                    xs: &[&[Q8Block32]],
+                    out: &mut [[f32; ROWS]],
+                ) {
+                    match isa {
+                        Isa::Avx512Vnni => avx512::byte_unit::<M>(tiles, xs, out),
+                        Isa::Avx2 => avx2::byte_unit::<M>(tiles, xs, out),
+                    }
+                }
+                by_rows!(xs.len(), kernel, isa, &t[range], xs, out)
             }
             Packed::Nibbles {
                 tiles,
@@ -309,6 +321,7 @@ impl Packed {
                 macro_rules! nib {
                     ($five:literal, $min:literal) => {{
                         unsafe fn kernel<const M: usize>(
+                            isa: Isa,
                             tiles: &[NibbleTile],
                             high: &[HighBits],
                             mins: &[Mins],
@@ -316,11 +329,16 @@ impl Packed {
                             xs: &[&[Q8Block32]],
                             out: &mut [[f32; ROWS]],
                         ) {
-                            avx512::nibble_unit::<M, $five, $min>(
-                                tiles, high, mins, offset, xs, out,
-                            )
+                            match isa {
+                                Isa::Avx512Vnni => avx512::nibble_unit::<M, $five, $min>(
+                                    tiles, high, mins, offset, xs, out,
+                                ),
+                                Isa::Avx2 => avx2::nibble_unit::<M, $five, $min>(
+                                    tiles, high, mins, offset, xs, out,
+                                ),
+                            }
                         }
-                        by_rows!(xs.len(), kernel, tiles, high, mins, *offset, xs, out)
+                        by_rows!(xs.len(), kernel, isa, tiles, high, mins, *offset, xs, out)
                     }};
                 }
                 match (!high.is_empty(), !mins.is_empty()) {
@@ -335,127 +353,9 @@ impl Packed {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx512 {
-    use super::super::avx512::{bcast4, load, prefetch};
-    use super::super::ROWS;
-    use super::{ByteTile, HighBits, Mins, NibbleTile, Q8Block32, QB};
-    use std::arch::x86_64::*;
-
-    /// How far ahead of the tile being computed to prefetch.
-    const PREFETCH_TILES: usize = 3;
-
-    /// `acc += d · dx · (dot - offset · Σx)` for each input row, and `+= m · dx · Σx` when
-    /// `min` is given.
-    #[inline(always)]
-    unsafe fn scale_block<const M: usize>(
-        acc: &mut [__m512; M],
-        dots: [__m512i; M],
-        d: &[u16; ROWS],
-        min: Option<&[u16; ROWS]>,
-        offset: i32,
-        xs: &[&[Q8Block32]],
-        blk: usize,
-    ) {
-        let d = _mm512_cvtph_ps(load(d.as_ptr() as *const u8));
-        let m = min.map(|m| _mm512_cvtph_ps(load(m.as_ptr() as *const u8)));
-        for i in 0..M {
-            let xb = &xs[i][blk];
-            let dx = _mm512_set1_ps(xb.d);
-            let dot = _mm512_sub_epi32(dots[i], _mm512_set1_epi32(offset * xb.sum));
-            acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(d, dx), acc[i]);
-            if let Some(m) = m {
-                // the input's real sum is d_x · Σ q_x
-                acc[i] = _mm512_fmadd_ps(m, _mm512_set1_ps(xb.d * xb.sum as f32), acc[i]);
-            }
-        }
-    }
-
-    /// 16 outputs of a Q8_0 matrix for each of `M` input rows.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni,f16c")]
-    pub(super) unsafe fn byte_unit<const M: usize>(
-        tiles: &[ByteTile],
-        xs: &[&[Q8Block32]],
-        out: &mut [[f32; ROWS]],
-    ) {
-        let mut acc = [_mm512_setzero_ps(); M];
-        for (c, t) in tiles.iter().enumerate() {
-            prefetch(t, PREFETCH_TILES * std::mem::size_of::<ByteTile>());
-            for h in 0..2 {
-                let blk = 2 * c + h;
-                // two chains so the dpbusd latency overlaps
-                let mut s0 = [_mm512_setzero_si512(); M];
-                let mut s1 = [_mm512_setzero_si512(); M];
-                for g in (0..QB / 4).step_by(2) {
-                    let at = (h * QB / 4 + g) * ROWS * 4;
-                    let w0 = load::<__m512i>(t.qs.as_ptr().add(at));
-                    let w1 = load::<__m512i>(t.qs.as_ptr().add(at + ROWS * 4));
-                    for i in 0..M {
-                        let qs = &xs[i][blk].qs;
-                        s0[i] = _mm512_dpbusd_epi32(s0[i], w0, bcast4(qs, 4 * g));
-                        s1[i] = _mm512_dpbusd_epi32(s1[i], w1, bcast4(qs, 4 * g + 4));
-                    }
-                }
-                let dots = std::array::from_fn(|i| _mm512_add_epi32(s0[i], s1[i]));
-                scale_block::<M>(&mut acc, dots, &t.d[h], None, 128, xs, blk);
-            }
-        }
-        for i in 0..M {
-            _mm512_storeu_ps(out[i].as_mut_ptr(), acc[i]);
-        }
-    }
-
-    /// 16 outputs of a 4-bit (`FIVE`: 5-bit) matrix for each of `M` input rows; `MIN`: the
-    /// type has per-block mins rather than an offset.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni,f16c")]
-    pub(super) unsafe fn nibble_unit<const M: usize, const FIVE: bool, const MIN: bool>(
-        tiles: &[NibbleTile],
-        high: &[HighBits],
-        mins: &[Mins],
-        offset: i32,
-        xs: &[&[Q8Block32]],
-        out: &mut [[f32; ROWS]],
-    ) {
-        let nib = _mm512_set1_epi8(0x0F);
-        let sixteen = _mm512_set1_epi8(0x10);
-        let mut acc = [_mm512_setzero_ps(); M];
-        for (c, t) in tiles.iter().enumerate() {
-            prefetch(t, PREFETCH_TILES * std::mem::size_of::<NibbleTile>());
-            if FIVE {
-                prefetch(&high[c], PREFETCH_TILES * std::mem::size_of::<HighBits>());
-            }
-            if MIN {
-                prefetch(&mins[c], PREFETCH_TILES * std::mem::size_of::<Mins>());
-            }
-            for h in 0..2 {
-                let blk = 2 * c + h;
-                let mut s0 = [_mm512_setzero_si512(); M];
-                let mut s1 = [_mm512_setzero_si512(); M];
-                for gg in 0..QB / 8 {
-                    let g = h * QB / 8 + gg;
-                    let w = load::<__m512i>(t.qs.as_ptr().add(g * ROWS * 4));
-                    let mut lo = _mm512_and_si512(w, nib);
-                    let mut hi = _mm512_and_si512(_mm512_srli_epi16(w, 4), nib);
-                    if FIVE {
-                        let hb = &high[c].0;
-                        lo = _mm512_mask_add_epi8(lo, hb[2 * g], lo, sixteen);
-                        hi = _mm512_mask_add_epi8(hi, hb[2 * g + 1], hi, sixteen);
-                    }
-                    for i in 0..M {
-                        let qs = &xs[i][blk].qs;
-                        s0[i] = _mm512_dpbusd_epi32(s0[i], lo, bcast4(qs, 8 * gg));
-                        s1[i] = _mm512_dpbusd_epi32(s1[i], hi, bcast4(qs, 8 * gg + 4));
-                    }
-                }
-                let dots = std::array::from_fn(|i| _mm512_add_epi32(s0[i], s1[i]));
-                let min = if MIN { Some(&mins[c].0[h]) } else { None };
-                scale_block::<M>(&mut acc, dots, &t.d[h], min, offset, xs, blk);
-            }
-        }
-        for i in 0..M {
-            _mm512_storeu_ps(out[i].as_mut_ptr(), acc[i]);
-        }
-    }
-}
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 
 #[cfg(test)]
 mod tests {

@@ -1,12 +1,13 @@
-//! Products of quantized weights with a few input rows, with AVX-512 VNNI: one row when
-//! decoding, up to 31 for a short prefill such as an operator's goal line (`model.rs` routes
-//! longer inputs of K-quant weights to candle's tile kernels), any number for the 32-value block
-//! types.
+//! Products of quantized weights with a few input rows: one row when decoding, up to 31 for a
+//! short prefill such as an operator's goal line (on AVX-512 `model.rs` routes longer inputs of
+//! K-quant weights to candle's VNNI tile kernels), any number for the 32-value block types and
+//! on AVX2.
 //!
 //! Decoding reads every weight once per token, so its speed is the bytes it reads. Each weight
-//! is repacked into tiles that interleave 16 output rows, so one `vpdpbusd` yields 4 products
-//! for each of 16 outputs and no horizontal sums are needed; the input is quantized to i8 once
-//! per call and the integer dot products are exact.
+//! is repacked into tiles that interleave 16 output rows, so one `vpdpbusd` (AVX-512 VNNI)
+//! yields 4 products for each of 16 outputs and no horizontal sums are needed; AVX2 reads a
+//! tile as two halves of 8 rows, with `vpmaddubsw` and `vpmaddwd` instead ([`Isa`]). The input
+//! is quantized to i8 once per call and the integer dot products are exact.
 //! - `kquant`: Q4_K and Q6_K (the 1.5B model's matrices).
 //! - `legacy`: ggml's 32-value block types, Q8_0, Q5_0, Q4_1 and kin (the 0.5B's and SmolLM2's,
 //!   whose 896- and 576-wide rows no 256-value super-block fits).
@@ -44,6 +45,7 @@ pub struct PackedWeight {
     tiles: Tiles,
     n: usize,
     k: usize,
+    isa: Isa,
 }
 
 impl PackedWeight {
@@ -51,10 +53,19 @@ impl PackedWeight {
     /// Q4_K or Q6_K with whole super-blocks, or a 32-value block type with rows a multiple of
     /// 64); `None` otherwise, and the caller keeps candle's path.
     pub fn pack(t: &QTensor) -> Result<Option<Self>> {
+        match Isa::detected() {
+            Some(isa) => Self::pack_for(t, isa),
+            None => Ok(None),
+        }
+    }
+
+    /// Like [`PackedWeight::pack`], for the kernels of `isa`, which must be one of
+    /// [`Isa::available`] (to compare them on one CPU).
+    pub fn pack_for(t: &QTensor, isa: Isa) -> Result<Option<Self>> {
         let Ok((n, k)) = t.shape().dims2() else {
             return Ok(None);
         };
-        if !cpu_has_kernels() || n % ROWS != 0 {
+        if !Isa::available().contains(&isa) || n % ROWS != 0 {
             return Ok(None);
         }
         let dtype = t.dtype();
@@ -73,7 +84,7 @@ impl PackedWeight {
             },
             _ => return Ok(None),
         };
-        Ok(Some(Self { tiles, n, k }))
+        Ok(Some(Self { tiles, n, k, isa }))
     }
 
     pub fn rows(&self) -> usize {
@@ -90,52 +101,60 @@ impl PackedWeight {
 
     /// Whether inputs of any length should come here rather than to candle: true for the
     /// 32-value block types, whose candle kernels walk one row at a time even for a long
-    /// prefill.
+    /// prefill, and for every type on AVX2, where candle's tile kernels lose to ours too (the
+    /// 1.5B's 128-token prefill: 45 against 51.5 tok/s on Zen 3, BENCHMARKS.md session 13).
     pub fn takes_long_inputs(&self) -> bool {
-        matches!(self.tiles, Tiles::Legacy(_))
+        !self.is_kquant() || self.isa == Isa::Avx2
     }
 
     fn is_kquant(&self) -> bool {
-        !self.takes_long_inputs()
+        matches!(self.tiles, Tiles::Q4(_) | Tiles::Q6(_))
     }
 
     /// Computes rows `16 * unit..16 * unit + 16` of the output for every input row of `xs`
     /// (at most 4), into `out[i]`.
     fn unit(&self, unit: usize, xs: &Group, out: &mut [[f32; ROWS]]) {
-        // SAFETY: `pack` only builds a `PackedWeight` when `cpu_has_kernels()` held, and
+        // SAFETY: `pack_for` only builds a `PackedWeight` for an ISA this CPU has, and
         // `products` quantized every input row to the blocks this weight's `k` needs.
         #[cfg(target_arch = "x86_64")]
         unsafe {
-            let pf = kquant_prefetch();
-            match &self.tiles {
-                Tiles::Q4(t) => {
-                    let kb = self.k / kquant::QK;
-                    let t = &t[unit * kb..(unit + 1) * kb];
+            let kb = self.k / kquant::QK;
+            let tiles = |u: usize| u * kb..(u + 1) * kb;
+            match (&self.tiles, self.isa) {
+                (Tiles::Q4(t), Isa::Avx512Vnni) => {
                     use kquant::avx512::q4_unit;
-                    by_rows!(xs.len(), q4_unit, t, pf, &xs.kquant, out)
+                    let pf = kquant_prefetch();
+                    by_rows!(xs.len(), q4_unit, &t[tiles(unit)], pf, &xs.kquant, out)
                 }
-                Tiles::Q6(t) => {
-                    let kb = self.k / kquant::QK;
-                    let t = &t[unit * kb..(unit + 1) * kb];
+                (Tiles::Q6(t), Isa::Avx512Vnni) => {
                     use kquant::avx512::q6_unit;
-                    by_rows!(xs.len(), q6_unit, t, pf, &xs.kquant, out)
+                    let pf = kquant_prefetch();
+                    by_rows!(xs.len(), q6_unit, &t[tiles(unit)], pf, &xs.kquant, out)
                 }
-                Tiles::Legacy(p) => p.unit(unit, self.k, &xs.legacy, out),
+                (Tiles::Q4(t), Isa::Avx2) => {
+                    use kquant::avx2::q4_unit;
+                    by_rows!(xs.len(), q4_unit, &t[tiles(unit)], &xs.kquant, out)
+                }
+                (Tiles::Q6(t), Isa::Avx2) => {
+                    use kquant::avx2::q6_unit;
+                    by_rows!(xs.len(), q6_unit, &t[tiles(unit)], &xs.kquant, out)
+                }
+                (Tiles::Legacy(p), isa) => p.unit(isa, unit, self.k, &xs.legacy, out),
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
             let _ = (unit, xs, out);
-            unreachable!("PackedWeight::pack returns None off x86_64")
+            unreachable!("Isa::available is empty off x86_64")
         }
     }
 }
 
 /// Whether [`PackedWeight::pack`] would pack `t` into tiles that take inputs of every length.
 pub fn takes_every_length(t: &QTensor) -> bool {
-    t.shape()
-        .dims2()
-        .is_ok_and(|(n, k)| cpu_has_kernels() && n % ROWS == 0 && legacy::fits(t.dtype(), k))
+    t.shape().dims2().is_ok_and(|(n, k)| {
+        Isa::detected().is_some() && n % ROWS == 0 && legacy::fits(t.dtype(), k)
+    })
 }
 
 /// Input rows one kernel call serves; their partial sums must stay in registers.
@@ -175,7 +194,7 @@ pub fn products(ws: &[&PackedWeight], x: &[f32], m: usize) -> Result<Vec<Vec<f32
     } else {
         Vec::new()
     };
-    let xl: Vec<Vec<legacy::Q8Block32>> = if ws.iter().any(|w| w.takes_long_inputs()) {
+    let xl: Vec<Vec<legacy::Q8Block32>> = if ws.iter().any(|w| !w.is_kquant()) {
         x.chunks_exact(k).map(legacy::quantize_input).collect()
     } else {
         Vec::new()
@@ -247,17 +266,41 @@ struct OutPtr(*mut f32);
 unsafe impl Sync for OutPtr {}
 unsafe impl Send for OutPtr {}
 
-fn cpu_has_kernels() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512vnni")
-            && std::arch::is_x86_feature_detected!("f16c")
+/// The instruction sets the kernels are written for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    /// AVX-512 F/BW with VNNI: Zen 4, Intel Xeons since Cascade Lake.
+    Avx512Vnni,
+    /// AVX2 with FMA and F16C: Zen 2 and 3, Intel Haswell to Comet Lake. Without our kernels
+    /// there, every product runs on candle's.
+    Avx2,
+}
+
+impl Isa {
+    /// The best this CPU has, if any (detected once).
+    pub fn detected() -> Option<Isa> {
+        static BEST: std::sync::OnceLock<Option<Isa>> = std::sync::OnceLock::new();
+        *BEST.get_or_init(|| Isa::available().into_iter().next())
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
+
+    /// Every one this CPU has, best first.
+    pub fn available() -> Vec<Isa> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            let mut isas = Vec::new();
+            if has!("avx512f") && has!("avx512bw") && has!("avx512vnni") && has!("f16c") {
+                isas.push(Isa::Avx512Vnni);
+            }
+            if has!("avx2") && has!("fma") && has!("f16c") {
+                isas.push(Isa::Avx2);
+            }
+            isas
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            Vec::new()
+        }
     }
 }
 
@@ -307,7 +350,7 @@ fn f16_bits(b: &[u8]) -> u16 {
 
 /// Loads and broadcasts shared by the kernels.
 #[cfg(target_arch = "x86_64")]
-mod avx512 {
+mod simd {
     use std::arch::x86_64::*;
 
     /// An aligned load of a SIMD vector. Not `_mm512_loadu_si512`: that is `read_unaligned`,
@@ -334,6 +377,13 @@ mod avx512 {
         debug_assert!(at + 4 <= qs.len());
         _mm512_set1_epi32(std::ptr::read_unaligned(qs.as_ptr().add(at) as *const i32))
     }
+
+    /// The same, for 256-bit vectors.
+    #[inline(always)]
+    pub(super) unsafe fn bcast4_256(qs: &[i8], at: usize) -> __m256i {
+        debug_assert!(at + 4 <= qs.len());
+        _mm256_set1_epi32(std::ptr::read_unaligned(qs.as_ptr().add(at) as *const i32))
+    }
 }
 
 #[cfg(test)]
@@ -355,13 +405,19 @@ mod tests {
         Tensor::from_vec(v, (n, k), &Device::Cpu).unwrap()
     }
 
-    /// Our GEMV against the f32 product with candle's dequantized weights: the only
-    /// difference is the input's i8 quantization.
+    /// Our GEMV against the f32 product with candle's dequantized weights (the only difference
+    /// is the input's i8 quantization), with the kernels of every ISA this CPU has.
     fn check(dtype: GgmlDType, k: usize) {
-        if !cpu_has_kernels() {
-            eprintln!("skipped: this CPU lacks AVX-512 VNNI");
-            return;
+        let isas = Isa::available();
+        if isas.is_empty() {
+            eprintln!("skipped: this CPU has neither AVX-512 VNNI nor AVX2");
         }
+        for isa in isas {
+            check_isa(dtype, k, isa);
+        }
+    }
+
+    fn check_isa(dtype: GgmlDType, k: usize, isa: Isa) {
         let n = 48;
         let w = QTensor::quantize(&matrix(n, k, 7), dtype).unwrap();
         let m = 7; // a full chunk of 4 input rows and one of 3
@@ -374,7 +430,7 @@ mod tests {
             .unwrap()
             .to_vec1()
             .unwrap();
-        let packed = PackedWeight::pack(&w).unwrap().expect("packs");
+        let packed = PackedWeight::pack_for(&w, isa).unwrap().expect("packs");
         let xs: Vec<f32> = x.flatten_all().unwrap().to_vec1().unwrap();
         let got = products(&[&packed, &packed], &xs, m).unwrap();
         assert_eq!(got[0].len(), m * n);
@@ -382,16 +438,23 @@ mod tests {
         // width (1 to 4 rows)
         for (i, row) in xs.chunks_exact(k).enumerate() {
             let alone = products(&[&packed], row, 1).unwrap();
-            assert_eq!(alone[0], got[1][i * n..(i + 1) * n], "{dtype:?} row {i}");
+            assert_eq!(
+                alone[0],
+                got[1][i * n..(i + 1) * n],
+                "{isa:?} {dtype:?} row {i}"
+            );
         }
         for rows in 2..=3 {
             let some = products(&[&packed], &xs[..rows * k], rows).unwrap();
-            assert_eq!(some[0], got[0][..rows * n], "{dtype:?} {rows} rows");
+            assert_eq!(some[0], got[0][..rows * n], "{isa:?} {dtype:?} {rows} rows");
         }
         let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
         for y in &got {
             for (a, b) in y.iter().zip(&want) {
-                assert!((a - b).abs() <= 0.01 * scale, "{dtype:?}: {a} vs {b}");
+                assert!(
+                    (a - b).abs() <= 0.01 * scale,
+                    "{isa:?} {dtype:?}: {a} vs {b}"
+                );
             }
         }
         // and within rounding of candle's own quantized matmul
@@ -406,8 +469,39 @@ mod tests {
         for (a, b) in got[0].iter().zip(&candle) {
             assert!(
                 (a - b).abs() <= 0.01 * scale,
-                "{dtype:?} vs candle: {a} vs {b}"
+                "{isa:?} {dtype:?} vs candle: {a} vs {b}"
             );
+        }
+    }
+
+    /// The ISAs' kernels do the same integer arithmetic, so they agree to float rounding.
+    #[test]
+    fn every_isa_gives_the_same_products() {
+        let isas = Isa::available();
+        let (n, k, m) = (32, 512, 5);
+        let xs: Vec<f32> = matrix(m, k, 9).flatten_all().unwrap().to_vec1().unwrap();
+        for dtype in [
+            GgmlDType::Q4K,
+            GgmlDType::Q6K,
+            GgmlDType::Q8_0,
+            GgmlDType::Q5_0,
+        ] {
+            let w = QTensor::quantize(&matrix(n, k, 8), dtype).unwrap();
+            let ys: Vec<Vec<f32>> = isas
+                .iter()
+                .map(|&isa| {
+                    let p = PackedWeight::pack_for(&w, isa).unwrap().expect("packs");
+                    products(&[&p], &xs, m).unwrap().remove(0)
+                })
+                .collect();
+            for pair in ys.windows(2) {
+                for (a, b) in pair[0].iter().zip(&pair[1]) {
+                    assert!(
+                        (a - b).abs() <= 1e-4 * a.abs().max(1.0),
+                        "{dtype:?}: {a} vs {b}"
+                    );
+                }
+            }
         }
     }
 
@@ -438,7 +532,7 @@ mod tests {
 
     #[test]
     fn a_call_may_mix_kquant_and_block32_weights() {
-        if !cpu_has_kernels() {
+        if Isa::detected().is_none() {
             return;
         }
         let (n, k, m) = (32, 512, 3);

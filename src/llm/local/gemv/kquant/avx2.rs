@@ -22,7 +22,7 @@ unsafe fn both_halves(v: __m256i) -> __m256i {
     )
 }
 
-/// Bytes `at..at + 8` of a 16-byte row table, as 8 lanes of i32 (zero-extended).
+/// The 8 bytes at `p` (one half of a 16-row table), as 8 lanes of i32, zero-extended.
 #[inline(always)]
 unsafe fn u8x8(p: *const u8) -> __m256i {
     _mm256_cvtepu8_epi32(_mm_loadl_epi64(p as *const __m128i))

@@ -12,13 +12,13 @@ use std::arch::x86_64::*;
 /// Rows of a tile in one 256-bit vector.
 const HALF: usize = ROWS / 2;
 
-/// `v` (8 lanes of i32 holding small values) with each lane's value in both of its i16 halves:
-/// the per-row factor `vpmaddwd` applies to a row's two pair sums.
+/// `lo` and `hi` (8 lanes of i32 holding values that fit an i16) packed into the low and high
+/// i16 of each lane: the per-row factors `vpmaddwd` applies to a row's two i16 sums.
 #[inline(always)]
-unsafe fn both_halves(v: __m256i) -> __m256i {
+unsafe fn pair(lo: __m256i, hi: __m256i) -> __m256i {
     _mm256_or_si256(
-        _mm256_and_si256(v, _mm256_set1_epi32(0xFFFF)),
-        _mm256_slli_epi32(v, 16),
+        _mm256_and_si256(lo, _mm256_set1_epi32(0xFFFF)),
+        _mm256_slli_epi32(hi, 16),
     )
 }
 
@@ -26,6 +26,12 @@ unsafe fn both_halves(v: __m256i) -> __m256i {
 #[inline(always)]
 unsafe fn u8x8(p: *const u8) -> __m256i {
     _mm256_cvtepu8_epi32(_mm_loadl_epi64(p as *const __m128i))
+}
+
+/// The same for signed bytes, sign-extended.
+#[inline(always)]
+unsafe fn i8x8(p: *const i8) -> __m256i {
+    _mm256_cvtepi8_epi32(_mm_loadl_epi64(p as *const __m128i))
 }
 
 /// 16 outputs of a Q4_K matrix for each of `M` input rows: `tiles` are one row of tiles,
@@ -58,7 +64,8 @@ pub(in crate::llm::local::gemv) unsafe fn q4_unit<const M: usize>(
                         s[i] = _mm256_add_epi16(s[i], p);
                     }
                 }
-                let sc = both_halves(u8x8(t.scales[sub].as_ptr().add(half * HALF)));
+                let sc = u8x8(t.scales[sub].as_ptr().add(half * HALF));
+                let sc = pair(sc, sc);
                 for i in 0..M {
                     dot[i] = _mm256_add_epi32(dot[i], _mm256_madd_epi16(s[i], sc));
                 }
@@ -68,7 +75,7 @@ pub(in crate::llm::local::gemv) unsafe fn q4_unit<const M: usize>(
             for j in 0..4 {
                 let m0 = u8x8(t.mins[2 * j].as_ptr().add(half * HALF));
                 let m1 = u8x8(t.mins[2 * j + 1].as_ptr().add(half * HALF));
-                let mpair = _mm256_or_si256(m0, _mm256_slli_epi32(m1, 16));
+                let mpair = pair(m0, m1);
                 for i in 0..M {
                     let bs = &xs[i][b].bsums;
                     // each sub-block's sum of 32 inputs fits an i16 (|·| ≤ 32·128)
@@ -126,9 +133,8 @@ pub(in crate::llm::local::gemv) unsafe fn q6_unit<const M: usize>(
                     _mm256_and_si256(_mm256_srli_epi16(w1, 4), nib),
                     _mm256_and_si256(_mm256_srli_epi16(hb, 2), top),
                 );
-                let sc = both_halves(_mm256_cvtepi8_epi32(_mm_loadl_epi64(
-                    t.scales[h].as_ptr().add(half * HALF) as *const __m128i,
-                )));
+                let sc = i8x8(t.scales[h].as_ptr().add(half * HALF));
+                let sc = pair(sc, sc);
                 for i in 0..M {
                     let qs = &xs[i][b].qs;
                     // two pair sums of at most 2·63·127 each fit an i16; four would not
@@ -148,15 +154,8 @@ pub(in crate::llm::local::gemv) unsafe fn q6_unit<const M: usize>(
             }
             // the values are stored +32: take 32 · Σ scale·bsum, two sub-blocks at a time
             for j in 0..8 {
-                let sc = |h: usize| {
-                    _mm256_cvtepi8_epi32(_mm_loadl_epi64(
-                        t.scales[h].as_ptr().add(half * HALF) as *const __m128i
-                    ))
-                };
-                let spair = _mm256_or_si256(
-                    _mm256_and_si256(sc(2 * j), _mm256_set1_epi32(0xFFFF)),
-                    _mm256_slli_epi32(sc(2 * j + 1), 16),
-                );
+                let sc = |h: usize| i8x8(t.scales[h].as_ptr().add(half * HALF));
+                let spair = pair(sc(2 * j), sc(2 * j + 1));
                 for i in 0..M {
                     let bs = &xs[i][b].bsums;
                     let bpair = _mm256_set1_epi32(

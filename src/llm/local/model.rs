@@ -77,12 +77,12 @@ struct Layer {
     down: Projection,
 }
 
-/// A weight as our kernels' repacked copy (`gemv`), as candle's quantized tensor, or both: the
-/// K-quants keep candle's copy for long prefills (its AMX kernel); the 32-value block types need
-/// only ours, so theirs is dropped after repacking.
-struct Projection {
-    candle: Option<CandleWeight>,
-    packed: Option<PackedWeight>,
+/// A weight as our kernels' repacked tiles (`gemv`) or, where this CPU or the matrix's shape
+/// has no kernel of ours, as candle's quantized tensor. Never both: ours take inputs of every
+/// length, so candle's copy is dropped once the tiles are built.
+enum Projection {
+    Own(PackedWeight),
+    Candle(CandleWeight),
 }
 
 struct CandleWeight {
@@ -96,20 +96,15 @@ impl Projection {
     }
 
     fn from_arc(weight: Arc<QTensor>, own_gemv: bool) -> Result<Self> {
-        let packed = if own_gemv {
-            PackedWeight::pack(&weight)?
-        } else {
-            None
-        };
-        let candle = if packed.as_ref().is_some_and(PackedWeight::takes_long_inputs) {
-            None
-        } else {
-            Some(CandleWeight {
-                matmul: QMatMul::from_arc(weight.clone())?,
-                weight,
-            })
-        };
-        Ok(Self { candle, packed })
+        if own_gemv {
+            if let Some(packed) = PackedWeight::pack(&weight)? {
+                return Ok(Self::Own(packed));
+            }
+        }
+        Ok(Self::Candle(CandleWeight {
+            matmul: QMatMul::from_arc(weight.clone())?,
+            weight,
+        }))
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
@@ -117,20 +112,20 @@ impl Projection {
         Ok(y)
     }
 
-    /// Our repacked copy, if it should take `x` (`m` rows): always when candle's copy is gone.
-    fn own_for(&self, m: usize) -> Option<&PackedWeight> {
-        self.packed
-            .as_ref()
-            .filter(|_| m < OWN_KERNEL_ROWS || self.candle.is_none())
+    fn own(&self) -> Option<&PackedWeight> {
+        match self {
+            Self::Own(p) => Some(p),
+            Self::Candle(_) => None,
+        }
+    }
+
+    fn candle(&self) -> Option<&CandleWeight> {
+        match self {
+            Self::Own(_) => None,
+            Self::Candle(c) => Some(c),
+        }
     }
 }
-
-/// K-quant inputs of fewer rows go through our kernels (`gemv`) on AVX-512. From 32 rows candle's
-/// VNNI tile kernels beat ours on a 128-token prefill: 2.2x with AMX on Intel, and 2.2x on Zen 4
-/// without it (146 against 67 tok/s, BENCHMARKS.md session 12); below, they lose to ours (a
-/// 27-token goal line: 701 → 520 ms to the first token). On AVX2 ours take every length
-/// (`PackedWeight::takes_long_inputs`).
-const OWN_KERNEL_ROWS: usize = 32;
 
 /// `x` as `m` rows of `k`, flattened, for our kernels.
 fn rows_of(x: &Tensor) -> Result<(Vec<f32>, usize)> {
@@ -157,41 +152,35 @@ fn shaped(x: &Tensor, ws: &[&PackedWeight], ys: Vec<Vec<f32>>) -> Result<Vec<Ten
         .collect()
 }
 
-/// Runs projections that share their input. When our kernels should take `x` for all of them
-/// (a decode step, a goal line, or weights only we hold), they run in one call. Otherwise those
-/// of one quantized type go through candle's fused kernel together: one quantization of `x` and
-/// one parallel region instead of one per projection; the rest run one by one.
+/// Runs projections that share their input. Those our kernels hold run in one call (one
+/// quantization of `x`, one parallel region); those of one quantized type that candle holds go
+/// through its fused kernel together for the same reason; the rest run one by one.
 fn project<const N: usize>(ps: &[Projection; N], x: &Tensor) -> Result<[Tensor; N]> {
-    let k = x.dims().last().copied().unwrap_or(0);
-    let m = x.elem_count().checked_div(k).unwrap_or(0);
     let mut out: [Option<Tensor>; N] = std::array::from_fn(|_| None);
-    if let Some(own) = ps
+    let own: Vec<(usize, &PackedWeight)> = ps
         .iter()
-        .map(|p| p.own_for(m))
-        .collect::<Option<Vec<&PackedWeight>>>()
-    {
+        .enumerate()
+        .filter_map(|(i, p)| p.own().map(|w| (i, w)))
+        .collect();
+    if !own.is_empty() {
+        let ws: Vec<&PackedWeight> = own.iter().map(|(_, w)| *w).collect();
         let (rows, m) = rows_of(x)?;
-        let ys = gemv::products(&own, &rows, m)?;
-        for (slot, y) in out.iter_mut().zip(shaped(x, &own, ys)?) {
-            *slot = Some(y);
+        let ys = gemv::products(&ws, &rows, m)?;
+        for ((i, _), y) in own.iter().zip(shaped(x, &ws, ys)?) {
+            out[*i] = Some(y);
         }
     }
     for i in 0..N {
         if out[i].is_some() {
             continue;
         }
-        let Some(ci) = ps[i].candle.as_ref().filter(|_| ps[i].own_for(m).is_none()) else {
-            // ours takes this one (a short input, or a weight only we hold) but not all of them
-            let own = ps[i].own_for(m).into_iter().collect::<Vec<_>>();
-            let (rows, m) = rows_of(x)?;
-            let ys = gemv::products(&own, &rows, m)?;
-            out[i] = shaped(x, &own, ys)?.pop();
+        let Some(ci) = ps[i].candle() else {
             continue;
         };
         let dtype = ci.weight.dtype();
         let group: Vec<(usize, &CandleWeight)> = (i..N)
-            .filter(|&j| out[j].is_none() && ps[j].own_for(m).is_none())
-            .filter_map(|j| ps[j].candle.as_ref().map(|c| (j, c)))
+            .filter(|&j| out[j].is_none())
+            .filter_map(|j| ps[j].candle().map(|c| (j, c)))
             .filter(|(_, c)| c.weight.dtype() == dtype)
             .collect();
         if group.len() > 1 {
@@ -232,9 +221,8 @@ pub struct LoadOptions {
     pub requantize_q8: bool,
     /// Cap on positions (RoPE tables, KV growth); the model's own limit when larger.
     pub max_context: usize,
-    /// Run products with our own kernels (`gemv`) where the CPU has them: short inputs of
-    /// K-quant matrices, every input of the 32-value block types; `false` keeps candle's kernels
-    /// for every product (for comparison).
+    /// Run products with our own kernels (`gemv`) where the CPU has them; `false` keeps
+    /// candle's kernels for every product (for comparison).
     pub own_gemv: bool,
 }
 
@@ -270,7 +258,7 @@ impl Model {
                 && convert
                 && slow_type(t.dtype())
                 // our kernels read the file's own values
-                && !(opts.own_gemv && gemv::takes_every_length(&t))
+                && !(opts.own_gemv && gemv::would_pack(&t))
                 && t.shape().dims().last().is_some_and(|d| d % 32 == 0)
             {
                 QTensor::quantize(&t.dequantize(&dev)?, GgmlDType::Q8_0)

@@ -1,7 +1,8 @@
-//! Products of quantized weights with a few input rows: one row when decoding, up to 31 for a
-//! short prefill such as an operator's goal line (on AVX-512 `model.rs` routes longer inputs of
-//! K-quant weights to candle's VNNI tile kernels), any number for the 32-value block types and
-//! on AVX2.
+//! Products of quantized weights with input rows: one row when decoding, a few dozen for an
+//! operator's goal line, hundreds for a thread's prefill. Once a weight is packed here,
+//! candle's copy of it is dropped: built without debug assertions, these kernels match
+//! candle's at every length on AVX2 (session 13) and on Intel with its AMX path (session 14,
+//! BENCHMARKS.md), and keeping one copy of each weight halves the 1.5B's memory.
 //!
 //! Decoding reads every weight once per token, so its speed is the bytes it reads. Each weight
 //! is repacked into tiles that interleave 16 output rows, so one `vpdpbusd` (AVX-512 VNNI)
@@ -99,14 +100,6 @@ impl PackedWeight {
         }
     }
 
-    /// Whether inputs of any length should come here rather than to candle: true for the
-    /// 32-value block types, whose candle kernels walk one row at a time even for a long
-    /// prefill, and for every type on AVX2, where candle's tile kernels lose to ours too (the
-    /// 1.5B's 128-token prefill: 45 against 51.5 tok/s on Zen 3, BENCHMARKS.md session 13).
-    pub fn takes_long_inputs(&self) -> bool {
-        !self.is_kquant() || self.isa == Isa::Avx2
-    }
-
     fn is_kquant(&self) -> bool {
         matches!(self.tiles, Tiles::Q4(_) | Tiles::Q6(_))
     }
@@ -150,10 +143,16 @@ impl PackedWeight {
     }
 }
 
-/// Whether [`PackedWeight::pack`] would pack `t` into tiles that take inputs of every length.
-pub fn takes_every_length(t: &QTensor) -> bool {
+/// Whether [`PackedWeight::pack`] would pack `t` (the loader then keeps the file's own values
+/// rather than converting them to a type candle runs faster).
+pub fn would_pack(t: &QTensor) -> bool {
     t.shape().dims2().is_ok_and(|(n, k)| {
-        Isa::detected().is_some() && n % ROWS == 0 && legacy::fits(t.dtype(), k)
+        Isa::detected().is_some()
+            && n % ROWS == 0
+            && match t.dtype() {
+                GgmlDType::Q4K | GgmlDType::Q6K => k % kquant::QK == 0,
+                dtype => legacy::fits(dtype, k),
+            }
     })
 }
 

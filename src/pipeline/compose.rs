@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use super::facts;
 use super::guardrails::{self, DraftContext, Violation};
 use super::patch;
+use super::subject;
 use crate::domain::{Channel, Direction, VoiceSettings};
 use crate::llm::{begun_reply, ChatMessage, GenerateEvent, GenerateRequest, LlmBackend, LlmError};
 use crate::prompts::context::{
@@ -622,13 +623,14 @@ async fn replace_streamed(
             .is_ok()
 }
 
-/// Whether a draft carries nothing of the goal: a refusal, an echo of the instruction, or at
-/// most a couple of words after its greeting.
+/// Whether a draft carries nothing of the goal: a refusal, an echo of the instruction, a copy
+/// of the customer that the scrub could not cut out (a sentence only half copied, as
+/// unpunctuated Arabic runs on), or at most a couple of words after its greeting.
 fn is_hollow(text: &str, opening: Option<&str>, flags: &[Violation]) -> bool {
     let body = opening.and_then(|o| text.strip_prefix(o)).unwrap_or(text);
     flags
         .iter()
-        .any(|v| matches!(v.check, "refusal" | "echo" | "empty"))
+        .any(|v| matches!(v.check, "refusal" | "echo" | "empty" | "parrot"))
         || body.split_whitespace().count() < 3
 }
 
@@ -797,20 +799,39 @@ async fn patch_gap(
     prepared: &Prepared,
     draft: &str,
 ) -> Result<Option<String>, ComposeError> {
-    let gap = patch::gap(
-        &input.goal,
-        draft,
-        &input.business.technicians,
-        guardrails::latin_script(&prepared.language),
-        prepared.language == "en",
-    );
+    let technicians = &input.business.technicians;
+    let english = prepared.language == "en";
+    let gap_in = |draft: &str| {
+        patch::gap(
+            &input.goal,
+            draft,
+            technicians,
+            guardrails::latin_script(&prepared.language),
+            english,
+        )
+    };
+    let mut gap = gap_in(draft);
     if gap.is_empty() {
         return Ok(None);
     }
+    // A left-out technician is most often a sentence's "I" or "we": naming them there needs
+    // no generation.
+    let named = english
+        .then(|| subject::name_subjects(draft, &gap, technicians))
+        .flatten();
+    if let Some(named) = &named {
+        tracing::debug!(%named, "left-out names written in as subjects");
+        gap = gap_in(named);
+        if gap.is_empty() {
+            return Ok(Some(named.clone()));
+        }
+    }
+    let draft = named.as_deref().unwrap_or(draft);
     let mini = fact_sentence(backend, detect, input, prepared, gap.points.join("; ")).await?;
     tracing::debug!(points = ?gap.points, %mini, "fact sentence for the left-out facts");
     Ok(patch::carrying_sentences(&mini, &gap)
-        .map(|sentence| patch::insert(draft, &sentence, &input.business.sign_off)))
+        .map(|sentence| patch::insert(draft, &sentence, &input.business.sign_off))
+        .or(named))
 }
 
 /// A fact sentence is one sentence; the patch keeps only the sentences with the facts.

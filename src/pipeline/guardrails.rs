@@ -100,7 +100,46 @@ pub fn tidy(raw: &str) -> String {
             .trim()
             .to_string();
     }
-    text
+    without_loop(&text)
+}
+
+/// The longest phrase, in words, checked for a decoding loop.
+const LOOP_PHRASE: usize = 8;
+
+/// `text` cut where greedy decoding got stuck in a loop: a word said four times in a row, or a
+/// phrase of up to [`LOOP_PHRASE`] words three times ("물이 새어 있는지 확인하고, 물이 새어
+/// 있는지 확인하고, …" until the token limit). One saying of it is kept; the rest of the draft
+/// still goes through every check, and a customer never receives the loop.
+fn without_loop(text: &str) -> String {
+    let words: Vec<(usize, &str)> = text
+        .split_whitespace()
+        .map(|w| (w.as_ptr() as usize - text.as_ptr() as usize, w))
+        .collect();
+    let bare: Vec<String> = words
+        .iter()
+        .map(|(_, w)| {
+            w.trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase()
+        })
+        .collect();
+    let repeats = |at: usize, len: usize, times: usize| {
+        at + len * times <= bare.len()
+            && (1..times).all(|t| {
+                (0..len).all(|i| !bare[at + i].is_empty() && bare[at + i] == bare[at + t * len + i])
+            })
+    };
+    for at in 0..bare.len() {
+        for len in 1..=LOOP_PHRASE {
+            let times = if len == 1 { 4 } else { 3 };
+            if repeats(at, len, times) {
+                let cut = words[at + len - 1].0 + words[at + len - 1].1.len();
+                return text[..cut]
+                    .trim_end_matches([',', ';', ':', '、', '，'])
+                    .to_string();
+            }
+        }
+    }
+    text.to_string()
 }
 
 /// Brackets that hold a fill-in-the-blank rather than text: "[Name]", "{customer name}",
@@ -138,6 +177,54 @@ fn words(text: &str) -> Vec<String> {
 
 fn ngrams(words: &[String], n: usize) -> HashSet<String> {
     words.windows(n).map(|w| w.join(" ")).collect()
+}
+
+/// Verbs that open a part of the goal addressed to us, not to the customer ("offer Monday at
+/// 10 AM", "tell her to leave the house").
+const TO_DRAFTER: &[&str] = &[
+    "offer",
+    "tell",
+    "ask",
+    "propose",
+    "explain",
+    "mention",
+    "confirm",
+    "apologise",
+    "apologize",
+    "thank",
+    "suggest",
+    "remind",
+    "let",
+    "say",
+    "quote",
+    "move",
+    "invite",
+    "recommend",
+    "inform",
+    "advise",
+    "warn",
+    "reassure",
+    "answer",
+    "decline",
+    "reply",
+];
+
+/// Whether a draft hands the goal back instead of replying: about as long as the goal, most
+/// of it copied, and with a part addressed to us still worded to us ("Hi Heather, offer Monday
+/// at 10 AM with Dana."). A goal written to the customer ("Sami will be there around 1:15
+/// PM"), restated, is the reply.
+fn echoes(draft_words: &[String], goal: &str) -> bool {
+    let goal_words = words(goal);
+    let copied = draft_words.len() <= goal_words.len() + 2
+        && longest_shared_run(draft_words, &goal_words) * 2 >= goal_words.len().max(1);
+    copied
+        && goal.split([';', ',', '\n', '.']).any(|part| {
+            let opening: Vec<String> = words(part).into_iter().take(2).collect();
+            opening
+                .first()
+                .is_some_and(|verb| TO_DRAFTER.contains(&verb.as_str()))
+                && draft_words.windows(opening.len()).any(|w| w == opening)
+        })
 }
 
 /// Longest run of consecutive words of `a` that also occurs in `b`.
@@ -259,10 +346,7 @@ pub fn check(
             "repeats the customer's message instead of answering it",
         ));
     }
-    let goal_words = words(ctx.goal);
-    if draft_words.len() <= goal_words.len() + 2
-        && longest_shared_run(&draft_words, &goal_words) * 2 >= goal_words.len().max(1)
-    {
+    if echoes(&draft_words, ctx.goal) {
         out.push(Violation::new(
             "echo",
             "restates the instruction instead of writing the reply",
@@ -604,6 +688,21 @@ mod tests {
     }
 
     #[test]
+    fn a_decoding_loop_is_cut_where_it_starts() {
+        assert_eq!(
+            tidy("Hi Khalid, Saturday at 10 AM with Greg Greg Greg Greg Greg Greg Greg"),
+            "Hi Khalid, Saturday at 10 AM with Greg"
+        );
+        assert_eq!(
+            tidy("Daniel은 내일 10시에 와주실 수 있습니다. 물이 새어 있는지 확인하고, 물이 새어 있는지 확인하고, 물이 새어 있는지 확인하고, 물이 새어 있는지 확인"),
+            "Daniel은 내일 10시에 와주실 수 있습니다. 물이 새어 있는지 확인하고"
+        );
+        // a word said twice or three times is language
+        let said = "Hi Ana, that is very, very good. Bye bye bye!";
+        assert_eq!(tidy(said), said);
+    }
+
+    #[test]
     fn catches_placeholders_tokens_and_leaks() {
         let inbound = vec![];
         let v = check(
@@ -628,6 +727,24 @@ mod tests {
             &english,
         ));
         assert!(c.contains(&"echo"));
+        // A goal worded to the customer, restated, is the reply; the part still worded to us
+        // is what an echo hands back.
+        let goal = "Sami is finishing up a job and will be there around 1:15 PM";
+        let reply = "Hi Kevin, Sami is finishing up a job and will be there around 1:15 PM.";
+        assert!(!codes(&check(reply, &ctx(goal, &inbound, "en"), &english)).contains(&"echo"));
+        let goal = "Tasha can come today between noon and 2 PM; ask him to turn the AC off";
+        let c = codes(&check(
+            "Hi Terrence, Tasha can come today between noon and 2 PM.",
+            &ctx(goal, &inbound, "en"),
+            &english,
+        ));
+        assert!(!c.contains(&"echo"), "{c:?}");
+        let c = codes(&check(
+            "Hi Terrence, Tasha can come today between noon and 2 PM; ask him to turn the AC off.",
+            &ctx(goal, &inbound, "en"),
+            &english,
+        ));
+        assert!(c.contains(&"echo"), "{c:?}");
         let c = codes(&check(
             "Maria, my water heater is leaking from the bottom can someone come today?",
             &ctx("propose 3 PM Tuesday", &inbound, "en"),

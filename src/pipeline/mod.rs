@@ -10,6 +10,7 @@ pub mod job;
 pub mod patch;
 pub mod points;
 pub mod sentences;
+pub mod subject;
 pub mod templates;
 pub mod translate;
 pub mod triage;

@@ -25,6 +25,16 @@ const NOT_CONTENT: &[&str] = &[
 /// question, which `guardrails::questions_asked_for` checks.
 const OWN_WORDING: &[&str] = &["apologise", "apologize", "thank", "sorry", "greet", "ask"];
 
+/// Whether the draft may word `point` its own way: a courtesy, or a question. A request
+/// worded as "ask him to turn the AC off" is neither: it has to be said, in its words.
+fn own_wording(point: &str) -> bool {
+    let lower = point.to_lowercase();
+    let mut words = lower.split_whitespace();
+    let first = words.next().unwrap_or("");
+    let request = first == "ask" && words.nth(1) == Some("to");
+    !request && OWN_WORDING.iter().any(|c| first.starts_with(c))
+}
+
 /// The content words of a goal part: four letters or more and not in `NOT_CONTENT`.
 fn content_words(point: &str) -> Vec<String> {
     let lower = point.to_lowercase();
@@ -64,10 +74,7 @@ pub fn unsaid(goal: &str, draft: &str, technicians: &[String]) -> Vec<(String, V
     goal_points(goal)
         .into_iter()
         .filter(|point| facts::extract(point, technicians).is_empty())
-        .filter(|point| {
-            let first = point.split_whitespace().next().unwrap_or("").to_lowercase();
-            !OWN_WORDING.iter().any(|c| first.starts_with(c))
-        })
+        .filter(|point| !own_wording(point))
         .filter_map(|point| {
             let words = content_words(&point);
             (!words.is_empty() && !says_any(draft, &words)).then_some((point, words))
@@ -93,6 +100,20 @@ mod tests {
     fn courtesies_and_fact_parts_are_left_to_their_own_checks() {
         let goal = "apologise for the wait; Brian will be there tomorrow at 8 AM";
         assert!(unsaid(goal, "Hi Ricardo, sorry! See you soon.", &["Brian".into()]).is_empty());
+    }
+
+    #[test]
+    fn a_request_worded_as_ask_is_held_to_its_words() {
+        let goal =
+            "Tasha can come today between noon and 2 PM; ask him to turn the AC off until then";
+        let dropped = unsaid(
+            goal,
+            "Hi Terrence, Tasha can come today between noon and 2 PM.",
+            &[],
+        );
+        assert_eq!(dropped.len(), 1, "{dropped:?}");
+        // a question is checked as a question, not by its words
+        assert!(unsaid("ask which model he bought", "Hi Marcus, it's $145.", &[]).is_empty());
     }
 
     #[test]

@@ -63,10 +63,15 @@ pub fn gap(
             gap.points.push(point);
             continue;
         }
-        if let Some((_, words)) = unsaid.iter().find(|(p, _)| *p == point) {
+        // a left-out courtesy is its own note ("apologise"), not the whole part it opens
+        let opening = point.split_whitespace().next().unwrap_or("");
+        let courtesy = |p: &String| opening.trim_matches(|c: char| !c.is_alphabetic()) == p;
+        if let Some((p, words)) = unsaid.iter().find(|(p, _)| *p == point || courtesy(p)) {
             gap.words.extend(words.iter().cloned());
-            gap.points.push(point);
-            continue;
+            gap.points.push(p.clone());
+            if *p == point {
+                continue;
+            }
         }
         let missing: Vec<Fact> = facts::extract(&point, technicians)
             .into_iter()
@@ -257,6 +262,20 @@ mod tests {
             }
         );
         assert!(gap(goal, draft, &techs(), false, true).points.is_empty());
+    }
+
+    #[test]
+    fn a_left_out_apology_is_its_own_note() {
+        let goal = "apologise, Mike is running 20 minutes late after an emergency call";
+        let draft = "Hi Greg, Mike is running 20 minutes late after an emergency call.";
+        let found = gap(goal, draft, &[], true, true);
+        assert_eq!(found.points, ["apologise"]);
+        assert!(found.facts.is_empty());
+        let mini = "Hi Greg. We are so sorry for the wait.";
+        assert_eq!(
+            carrying_sentences(mini, &found).as_deref(),
+            Some("We are so sorry for the wait.")
+        );
     }
 
     #[test]

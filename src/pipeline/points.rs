@@ -35,6 +35,30 @@ fn own_wording(point: &str) -> bool {
     !request && OWN_WORDING.iter().any(|c| first.starts_with(c))
 }
 
+/// Courtesies a goal opens a part with, and the words an English draft says each with.
+const COURTESIES: &[(&str, &[&str])] = &[
+    ("apolog", &["sorry", "apologies", "apologize", "apologise"]),
+    ("sorry", &["sorry", "apologies", "apologize", "apologise"]),
+    ("thank", &["thank", "grateful", "appreciate"]),
+];
+
+/// The courtesy `point` opens with ("apologise, Mike is running late"), as a note of its own
+/// (`apologise`), and the words that say it.
+fn courtesy(point: &str) -> Option<(String, Vec<String>)> {
+    let first = point.split_whitespace().next()?;
+    let verb = first.trim_matches(|c: char| !c.is_alphabetic());
+    let lower = verb.to_lowercase();
+    COURTESIES
+        .iter()
+        .find(|(opening, _)| lower.starts_with(opening))
+        .map(|(_, words)| {
+            (
+                verb.to_string(),
+                words.iter().map(|w| w.to_string()).collect(),
+            )
+        })
+}
+
 /// The content words of a goal part: four letters or more and not in `NOT_CONTENT`.
 fn content_words(point: &str) -> Vec<String> {
     let lower = point.to_lowercase();
@@ -70,16 +94,24 @@ pub fn says_any(text: &str, words: &[String]) -> bool {
 /// The goal's fact-free parts an English draft leaves unsaid, each with its content words. A
 /// part counts as said when the draft has any one of them, so only a part dropped outright is
 /// reported.
+///
+/// A courtesy the goal opens a part with ("apologise, Mike is running late") counts as said
+/// when the draft says it in any words for it; left out, it is reported as the courtesy alone
+/// (`apologise`), since the rest of its part has its own checks.
 pub fn unsaid(goal: &str, draft: &str, technicians: &[String]) -> Vec<(String, Vec<String>)> {
-    goal_points(goal)
+    let courtesies = goal_points(goal)
+        .into_iter()
+        .filter_map(|point| courtesy(&point))
+        .filter(|(_, words)| !says_any(draft, words));
+    let dropped = goal_points(goal)
         .into_iter()
         .filter(|point| facts::extract(point, technicians).is_empty())
         .filter(|point| !own_wording(point))
         .filter_map(|point| {
             let words = content_words(&point);
             (!words.is_empty() && !says_any(draft, &words)).then_some((point, words))
-        })
-        .collect()
+        });
+    courtesies.chain(dropped).collect()
 }
 
 #[cfg(test)]
@@ -100,6 +132,19 @@ mod tests {
     fn courtesies_and_fact_parts_are_left_to_their_own_checks() {
         let goal = "apologise for the wait; Brian will be there tomorrow at 8 AM";
         assert!(unsaid(goal, "Hi Ricardo, sorry! See you soon.", &["Brian".into()]).is_empty());
+    }
+
+    #[test]
+    fn a_left_out_courtesy_is_reported_on_its_own() {
+        let goal = "apologise, Mike is running 20 minutes late after an emergency call";
+        let late = "Hi Greg, Mike is running 20 minutes late after an emergency call.";
+        let dropped = unsaid(goal, late, &[]);
+        assert_eq!(dropped.len(), 1, "{dropped:?}");
+        assert_eq!(dropped[0].0, "apologise");
+        let sorry = "Hi Greg, so sorry: Mike is running 20 minutes late.";
+        assert!(unsaid(goal, sorry, &[]).is_empty());
+        let thanked = "Hi Lisa, we really appreciate it! The receipt is in your email.";
+        assert!(unsaid("thank her, receipt sent to her email", thanked, &[]).is_empty());
     }
 
     #[test]

@@ -263,29 +263,42 @@ async fn left_out_facts_are_put_back_and_injected_numbers_removed(engine: Engine
                "goal": goal})
     };
 
-    // The draft answers as the technician and drops his name; the fact sentence carries it and
-    // goes in before the closing pleasantry.
+    // The draft answers as the technician and drops his name: he becomes the subject of the
+    // sentence with his time, without another model call.
+    let app = spawn_app(engine).await;
+    let model = Scripted::new(&[
+        " I'll be there at 2 PM today. The service call is $95. Thanks!",
+        "Owen can be there at 2 PM today.",
+    ]);
+    use_model(&app, model.clone());
+    let flicker = compose(
+        "my lights flicker when the dryer runs",
+        "Owen can be there at 2 PM today; service call $95",
+    );
+    let (s, v) = app.post("/v1/compose", flicker.clone()).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["text"],
+        "Hi Maria, Owen will be there at 2 PM today. The service call is $95. Thanks!"
+    );
+    assert_eq!(v["flags"], json!([]), "{v}");
+    assert_eq!(model.prompts().len(), 1);
+
+    // With no "I" or "we" to stand in for, the fact sentence carries the name and goes in
+    // before the closing pleasantry.
     let app = spawn_app(engine).await;
     use_model(
         &app,
         Scripted::new(&[
-            " I'll be there at 2 PM today. The service call is $95. Thanks!",
+            " See you at 2 PM today. The service call is $95. Thanks!",
             "Owen can be there at 2 PM today.",
         ]),
     );
-    let (s, v) = app
-        .post(
-            "/v1/compose",
-            compose(
-                "my lights flicker when the dryer runs",
-                "Owen can be there at 2 PM today; service call $95",
-            ),
-        )
-        .await;
+    let (s, v) = app.post("/v1/compose", flicker).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(
         v["text"],
-        "Hi Maria, I'll be there at 2 PM today. The service call is $95. Owen can be there at 2 PM today. Thanks!"
+        "Hi Maria, See you at 2 PM today. The service call is $95. Owen can be there at 2 PM today. Thanks!"
     );
     assert_eq!(v["flags"], json!([]), "{v}");
 

@@ -64,9 +64,11 @@ pub fn gap(
             continue;
         }
         // a left-out courtesy is its own note ("apologise"), not the whole part it opens
-        let opening = point.split_whitespace().next().unwrap_or("");
-        let courtesy = |p: &String| opening.trim_matches(|c: char| !c.is_alphabetic()) == p;
-        if let Some((p, words)) = unsaid.iter().find(|(p, _)| *p == point || courtesy(p)) {
+        let courtesy = points::courtesy(&point).map(|(verb, _)| verb);
+        if let Some((p, words)) = unsaid
+            .iter()
+            .find(|(p, _)| *p == point || courtesy.as_ref() == Some(p))
+        {
             gap.words.extend(words.iter().cloned());
             gap.points.push(p.clone());
             if *p == point {

@@ -21,18 +21,16 @@ const NOT_CONTENT: &[&str] = &[
     "while", "will", "with", "would", "your", "yours",
 ];
 
-/// A point that opens with one of these is a courtesy the draft words its own way, or a
-/// question, which `guardrails::questions_asked_for` checks.
-const OWN_WORDING: &[&str] = &["apologise", "apologize", "thank", "sorry", "greet", "ask"];
-
-/// Whether the draft may word `point` its own way: a courtesy, or a question. A request
-/// worded as "ask him to turn the AC off" is neither: it has to be said, in its words.
+/// Whether the draft may word `point` its own way: a courtesy (held to its words by
+/// [`courtesy`] instead), a greeting, or a question, which `guardrails::questions_asked_for`
+/// checks. A request worded as "ask him to turn the AC off" is none of these: it has to be
+/// said, in its words.
 fn own_wording(point: &str) -> bool {
     let lower = point.to_lowercase();
     let mut words = lower.split_whitespace();
     let first = words.next().unwrap_or("");
     let request = first == "ask" && words.nth(1) == Some("to");
-    !request && OWN_WORDING.iter().any(|c| first.starts_with(c))
+    courtesy(point).is_some() || (!request && ["greet", "ask"].iter().any(|c| first.starts_with(c)))
 }
 
 /// Courtesies a goal opens a part with, and the words an English draft says each with.
@@ -44,7 +42,7 @@ const COURTESIES: &[(&str, &[&str])] = &[
 
 /// The courtesy `point` opens with ("apologise, Mike is running late"), as a note of its own
 /// (`apologise`), and the words that say it.
-fn courtesy(point: &str) -> Option<(String, Vec<String>)> {
+pub fn courtesy(point: &str) -> Option<(String, Vec<String>)> {
     let first = point.split_whitespace().next()?;
     let verb = first.trim_matches(|c: char| !c.is_alphabetic());
     let lower = verb.to_lowercase();

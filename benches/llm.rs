@@ -11,9 +11,14 @@
 //! `PARLEY_BENCH_SPECULATIVE=target,draft` (e.g. `qwen2.5-coder-1.5b-instruct,qwen2.5-coder-0.5b-instruct`)
 //! instead compares the target's plain greedy decode of the draft-shaped prompt with speculative
 //! decoding for several proposal lengths: tokens/s, acceptance, and whether the text matched.
+//!
+//! `PARLEY_BENCH_LOOKUP=id` instead compares plain greedy decoding of draft-shaped prompts with
+//! prompt lookup (`src/llm/local/lookup.rs`), through the backend the service runs: decode
+//! tok/s for each goal, runs alternated, and whether the text matched.
 
 use std::time::Instant;
 
+use parley::llm::local::lookup::Lookup;
 use parley::llm::local::model::{LoadOptions, Model};
 use parley::llm::local::speculative::{self, argmax};
 use parley::llm::local::template::ChatTemplate;
@@ -227,6 +232,68 @@ fn bench_speculative(target_id: &str, draft_id: &str) {
     println!("plain: {:?}", tok.decode(&plain));
 }
 
+/// Operator goals for the lookup comparison, on the same thread.
+const LOOKUP_GOALS: [&str; 3] = [
+    "Draft our reply: offer Saturday at 9am, mention we'll check the rusty valve too.",
+    "Draft our reply: the tankless estimate is free; ask which weekday after 4pm suits them.",
+    "Draft our reply: confirm 4417 Ridgeline Drive and say Marco will come Saturday at 9am.",
+];
+
+async fn bench_lookup(id: &str) {
+    let with = |lookup: Lookup| {
+        LocalBackend::load(LocalConfig {
+            lookup,
+            ..local_config(id, model_file(id))
+        })
+        .expect("load")
+    };
+    // `PARLEY_LOOKUP_TOKENS` and `PARLEY_BENCH_LOOKUP_NGRAM` try other settings
+    let min_ngram = std::env::var("PARLEY_BENCH_LOOKUP_NGRAM")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(Lookup::DEFAULT.min_ngram);
+    let tried = Lookup {
+        min_ngram,
+        ..Lookup::from_env()
+    };
+    println!("{tried:?}");
+    let (plain, lookup) = (with(Lookup::OFF), with(tried));
+    for b in [&plain, &lookup] {
+        b.prefill(Prompt::Chat(thread())).await.expect("prefill");
+    }
+    println!("{id}, {SPEC_TOKENS}-token replies, greedy, thread prefilled");
+    println!("| goal | tokens | plain decode tok/s | lookup decode tok/s | speed-up | same text |");
+    println!("|---|---|---|---|---|---|");
+    for (g, goal) in LOOKUP_GOALS.iter().enumerate() {
+        let mut messages = thread();
+        messages.push(ChatMessage::user(*goal));
+        let req = GenerateRequest::chat(messages, SPEC_TOKENS as u32);
+        let (mut best_plain, mut best_lookup) = (0f64, 0f64);
+        let (mut plain_text, mut lookup_text, mut tokens) = (String::new(), String::new(), 0);
+        for _ in 0..RUNS {
+            let a = plain.complete(req.clone()).await.expect("plain");
+            let b = lookup.complete(req.clone()).await.expect("lookup");
+            best_plain = best_plain.max(a.timings.decode_tok_per_s(&a.usage));
+            best_lookup = best_lookup.max(b.timings.decode_tok_per_s(&b.usage));
+            tokens = a.usage.completion_tokens;
+            (plain_text, lookup_text) = (a.text, b.text);
+        }
+        println!(
+            "| {} | {tokens} | {best_plain:.1} | {best_lookup:.1} | {:.2}x | {} |",
+            g + 1,
+            best_lookup / best_plain,
+            if plain_text == lookup_text {
+                "yes"
+            } else {
+                "no"
+            }
+        );
+        if plain_text != lookup_text {
+            println!("plain:  {plain_text:?}\nlookup: {lookup_text:?}");
+        }
+    }
+}
+
 fn main() {
     // `cargo test --all-targets` runs bench binaries too, without `--bench`: minutes of model
     // runs are not a test, so only `cargo bench` measures.
@@ -239,6 +306,11 @@ fn main() {
             .split_once(',')
             .expect("PARLEY_BENCH_SPECULATIVE=target,draft");
         bench_speculative(target.trim(), draft.trim());
+        return;
+    }
+    if let Ok(id) = std::env::var("PARLEY_BENCH_LOOKUP") {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(bench_lookup(id.trim()));
         return;
     }
     let cache = fetch::cache_dir();

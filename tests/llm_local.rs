@@ -8,6 +8,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use parley::llm::fallback::FallbackBackend;
 use parley::llm::fetch;
+use parley::llm::local::lookup::Lookup;
 use parley::llm::local::model::{LoadOptions, Model};
 use parley::llm::local::{LocalBackend, LocalConfig};
 use parley::llm::openai::{OpenAiBackend, OpenAiConfig};
@@ -211,6 +212,30 @@ async fn qwen_drafts_the_requested_appointment_deterministically() {
         "{:?}",
         second.usage
     );
+}
+
+/// Prompt lookup (guesses taken from the prompt, checked in the decoding pass) keeps greedy
+/// decoding's text: the reply repeats the prompt's day and time, so guesses are made and kept.
+#[tokio::test]
+async fn prompt_lookup_keeps_the_greedy_text() {
+    let id = "qwen2.5-coder-0.5b-instruct";
+    let Some(path) = model_path(id) else {
+        return;
+    };
+    let with = |lookup: Lookup| {
+        LocalBackend::load(LocalConfig {
+            lookup,
+            ..LocalConfig::new(id, path.clone())
+        })
+        .unwrap()
+    };
+    let plain = with(Lookup::OFF).complete(draft_request()).await.unwrap();
+    let looked = with(Lookup::DEFAULT)
+        .complete(draft_request())
+        .await
+        .unwrap();
+    assert_eq!(plain.text, looked.text);
+    assert_eq!(plain.usage, looked.usage);
 }
 
 /// Cache warm-ups have a lane of their own: a burst of them (one per inbound message) never

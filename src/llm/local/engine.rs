@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::lookup::{Lookup, LookupStats};
 use super::model::{KvSnapshot, KvState, Model};
 use super::prefix_cache::PrefixCache;
 use super::sampler::Sampler;
@@ -48,10 +49,11 @@ pub struct Engine {
     cache: PrefixCache<KvSnapshot>,
     /// Shorter shared prefixes are not worth a cache entry or a restore.
     min_prefix: usize,
+    lookup: Lookup,
 }
 
 impl Engine {
-    pub fn new(model: Model, tok: Arc<GgufTokenizer>, cache_bytes: usize) -> Self {
+    pub fn new(model: Model, tok: Arc<GgufTokenizer>, cache_bytes: usize, lookup: Lookup) -> Self {
         let kv = model.new_kv();
         Self {
             model,
@@ -60,6 +62,7 @@ impl Engine {
             live: Vec::new(),
             cache: PrefixCache::new(cache_bytes),
             min_prefix: 16,
+            lookup,
         }
     }
 
@@ -171,42 +174,98 @@ impl Engine {
         let prefill_ms = ms(t_prefill.elapsed());
 
         let mut sampler = Sampler::new(job.sampling.clone());
-        let mut text = TextStream::default();
-        let mut stops = StopMatcher::new(job.stop.clone());
-        let mut generated = 0u32;
-        let mut ttft_ms = None;
-        let mut t_decode = None;
-        let finish = loop {
-            let id = sampler.sample(&mut logits, &self.live);
-            if self.tok.is_stop(id) {
-                break FinishReason::Stop;
-            }
-            generated += 1;
-            let piece = text.push(self.tok.token_bytes(id));
-            let (out, stopped) = stops.push(&piece);
-            if ttft_ms.is_none() {
-                ttft_ms = Some(ms(job.started.elapsed()));
-                t_decode = Some(Instant::now());
-            }
-            if !out.is_empty()
-                && job
-                    .events
-                    .blocking_send(Ok(GenerateEvent::Token(out)))
-                    .is_err()
-            {
-                // the caller dropped the stream: stop, but keep what was computed
-                self.remember()?;
-                return Ok(());
-            }
-            if stopped {
-                break FinishReason::Stop;
-            }
-            if generated >= job.max_tokens || self.live.len() + 1 >= ctx {
-                break FinishReason::Length;
-            }
-            logits = self.model.forward(&[id], &mut self.kv)?;
-            self.live.push(id);
+        // guesses are checked by comparing them with what the sampler picks, which only
+        // greedy decoding makes a pure function of the logits
+        let lookup = if job.sampling.is_greedy() {
+            self.lookup
+        } else {
+            Lookup::OFF
         };
+        let mut stats = LookupStats::default();
+        let tok = self.tok.clone();
+        let mut out = Output::new(&job, &tok);
+        // a token the last checking pass already picked
+        let mut picked: Option<u32> = None;
+        let finish = loop {
+            let id = match picked.take() {
+                Some(id) => id,
+                None => sampler.sample(&mut logits, &self.live),
+            };
+            match out.push(id, self.live.len(), ctx) {
+                Emit::Go => {}
+                Emit::Finish(reason) => break reason,
+                Emit::Dropped => {
+                    // the caller dropped the stream: stop, but keep what was computed
+                    self.remember()?;
+                    return Ok(());
+                }
+            }
+            self.live.push(id);
+            // room for the step's token and every guess, with one position to spare
+            let room = ctx.saturating_sub(self.live.len() + 1);
+            let guess = lookup.guess(&self.live);
+            let guess = guess[..guess.len().min(room)].to_vec();
+            if guess.is_empty() {
+                logits = self.model.forward(&[id], &mut self.kv)?;
+                continue;
+            }
+            let mut input = Vec::with_capacity(guess.len() + 1);
+            input.push(id);
+            input.extend_from_slice(&guess);
+            // row i holds the logits after input i
+            let mut rows = self.model.forward_all(&input, &mut self.kv)?;
+            stats.passes += 1;
+            stats.guessed += guess.len();
+            let mut finished = None;
+            for (i, &g) in guess.iter().enumerate() {
+                let t = sampler.sample(&mut rows[i], &self.live);
+                if t != g {
+                    picked = Some(t);
+                    break;
+                }
+                stats.kept += 1;
+                match out.push(t, self.live.len(), ctx) {
+                    Emit::Go => self.live.push(t),
+                    Emit::Finish(reason) => {
+                        finished = Some(reason);
+                        break;
+                    }
+                    Emit::Dropped => {
+                        self.kv.truncate(self.live.len());
+                        self.remember()?;
+                        return Ok(());
+                    }
+                }
+            }
+            // the keys and values of guesses past the kept run are dropped
+            self.kv.truncate(self.live.len());
+            if let Some(reason) = finished {
+                break reason;
+            }
+            if picked.is_none() {
+                // every guess kept: the last row gives the next token
+                logits = rows.pop().ok_or_else(|| {
+                    LlmError::Backend("a checking pass returned no logits".into())
+                })?;
+            }
+        };
+        if stats.passes > 0 {
+            tracing::debug!(
+                guessed = stats.guessed,
+                kept = stats.kept,
+                passes = stats.passes,
+                generated = out.generated,
+                "prompt lookup"
+            );
+        }
+        let Output {
+            mut text,
+            mut stops,
+            generated,
+            ttft_ms,
+            t_decode,
+            ..
+        } = out;
         let rest = text.finish();
         let (mut tail, _) = stops.push(&rest);
         tail.push_str(&stops.finish());
@@ -238,6 +297,74 @@ impl Engine {
 
     pub fn cache_bytes(&self) -> usize {
         self.cache.bytes_used()
+    }
+}
+
+/// What a generation has streamed so far, and when.
+struct Output<'a> {
+    tok: &'a GgufTokenizer,
+    events: &'a mpsc::Sender<Result<GenerateEvent, LlmError>>,
+    started: Instant,
+    max_tokens: u32,
+    text: TextStream,
+    stops: StopMatcher,
+    generated: u32,
+    ttft_ms: Option<f64>,
+    t_decode: Option<Instant>,
+}
+
+/// What to do after a token was pushed.
+enum Emit {
+    /// Decode the next one.
+    Go,
+    /// The generation is over; this token is not part of the sequence.
+    Finish(FinishReason),
+    /// The caller is gone.
+    Dropped,
+}
+
+impl<'a> Output<'a> {
+    fn new(job: &'a Job, tok: &'a GgufTokenizer) -> Self {
+        Self {
+            tok,
+            events: &job.events,
+            started: job.started,
+            max_tokens: job.max_tokens,
+            text: TextStream::default(),
+            stops: StopMatcher::new(job.stop.clone()),
+            generated: 0,
+            ttft_ms: None,
+            t_decode: None,
+        }
+    }
+
+    /// Streams token `id`, decoded after `live` tokens of a `ctx`-token window.
+    fn push(&mut self, id: u32, live: usize, ctx: usize) -> Emit {
+        if self.tok.is_stop(id) {
+            return Emit::Finish(FinishReason::Stop);
+        }
+        self.generated += 1;
+        let piece = self.text.push(self.tok.token_bytes(id));
+        let (out, stopped) = self.stops.push(&piece);
+        if self.ttft_ms.is_none() {
+            self.ttft_ms = Some(ms(self.started.elapsed()));
+            self.t_decode = Some(Instant::now());
+        }
+        if !out.is_empty()
+            && self
+                .events
+                .blocking_send(Ok(GenerateEvent::Token(out)))
+                .is_err()
+        {
+            return Emit::Dropped;
+        }
+        if stopped {
+            return Emit::Finish(FinishReason::Stop);
+        }
+        if self.generated >= self.max_tokens || live + 1 >= ctx {
+            return Emit::Finish(FinishReason::Length);
+        }
+        Emit::Go
     }
 }
 

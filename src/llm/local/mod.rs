@@ -4,6 +4,7 @@
 
 pub mod engine;
 pub mod gemv;
+pub mod lookup;
 pub mod model;
 pub mod prefix_cache;
 pub mod sampler;
@@ -22,6 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 
 use self::engine::{Command, Engine, Job};
+use self::lookup::Lookup;
 use self::model::{LoadOptions, Model};
 use self::template::ChatTemplate;
 use self::tokenizer::GgufTokenizer;
@@ -45,6 +47,8 @@ pub struct LocalConfig {
     /// Memory budget of the prompt-prefix KV cache.
     pub prefix_cache_bytes: usize,
     pub load: LoadOptions,
+    /// Guesses from the sequence itself checked in each greedy decoding step.
+    pub lookup: Lookup,
 }
 
 impl LocalConfig {
@@ -56,6 +60,7 @@ impl LocalConfig {
             prefill_capacity: 2,
             prefix_cache_bytes: 512 << 20,
             load: LoadOptions::default(),
+            lookup: Lookup::from_env(),
         }
     }
 }
@@ -102,7 +107,7 @@ impl LocalBackend {
         let (prefill_tx, mut prefill_rx) = mpsc::channel::<Command>(cfg.prefill_capacity.max(1));
         let avg_job_ms = Arc::new(AtomicU64::new(2000));
         let avg = avg_job_ms.clone();
-        let mut engine = Engine::new(model, tok.clone(), cfg.prefix_cache_bytes);
+        let mut engine = Engine::new(model, tok.clone(), cfg.prefix_cache_bytes, cfg.lookup);
         std::thread::Builder::new()
             .name(format!("llm-{}", cfg.model_id))
             .spawn(move || {

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::triage::text::is_cjk;
+
 /// One fact a draft must contain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fact {
@@ -314,7 +316,34 @@ impl RelativeDay {
 /// nay" is "nowadays", not "today" ("hôm nay").
 const MISTRANSLATED_DAYS: &[(&str, RelativeDay, &str)] = &[("vi", RelativeDay::Today, "ngày nay")];
 
-/// The draft with known mistranslations of the goal's relative days put right. Only a day the
+/// Currencies a translation swaps in for the goal's dollars ("$95" becomes "95元" in a Chinese
+/// draft): the business charges dollars, and 95 yuan or 95 rubles is another price. Written
+/// after the number, or (the symbols) before it.
+const OTHER_CURRENCIES: &[&str] = &[
+    "元",
+    "人民币",
+    "円",
+    "원",
+    "рублей",
+    "рубля",
+    "рубль",
+    "руб",
+    "đồng",
+    "₫",
+    "€",
+    "euros",
+    "euro",
+    "£",
+    "¥",
+    "pesos",
+    "peso",
+    "ريال",
+    "جنيه",
+    "درهم",
+];
+
+/// The draft with known mistranslations of the goal's facts put right: a relative day small
+/// models mistranslate, and a price of the goal written in another currency. Only what the
 /// goal names is mended, so "ngày nay" in a reply about something else stays.
 pub fn mend(draft: &str, goal_facts: &[Fact], language: &str) -> String {
     let mut out = draft.to_string();
@@ -324,6 +353,84 @@ pub fn mend(draft: &str, goal_facts: &[Fact], language: &str) -> String {
             out = out.replace(wrong, day.spelled(language));
         }
     }
+    for fact in goal_facts {
+        if let Fact::Price(p) = fact {
+            out = in_dollars(&out, p);
+        }
+    }
+    if matches!(language, "zh" | "ja") {
+        out = digits_set_solid(&out);
+    }
+    out
+}
+
+/// Chinese and Japanese set numbers solid with the characters around them ("下午2点"); small
+/// models space them out like English ("下午 2 点"), which reads oddly and hides "2点".
+fn digits_set_solid(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    for (i, &c) in chars.iter().enumerate() {
+        if c == ' ' && i > 0 && i + 1 < chars.len() {
+            let (before, after) = (chars[i - 1], chars[i + 1]);
+            let digit_and_cjk = |a: char, b: char| a.is_ascii_digit() && is_cjk(b);
+            if digit_and_cjk(before, after) || digit_and_cjk(after, before) {
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `text` with price `digits` written in another currency ("95元", "€95", "1.250 рублей")
+/// written in dollars again.
+fn in_dollars(text: &str, digits: &str) -> String {
+    let dollars = format!("${}", grouped(digits));
+    let mut forms = vec![digits.to_string(), grouped(digits)];
+    for separator in [".", " ", "\u{a0}"] {
+        forms.push(grouped(digits).replace(',', separator));
+    }
+    forms.dedup();
+    let mut out = text.to_string();
+    for form in &forms {
+        for currency in OTHER_CURRENCIES {
+            for gap in ["", " ", "\u{a0}"] {
+                for (pattern, number_first) in [
+                    (format!("{form}{gap}{currency}"), true),
+                    (format!("{currency}{gap}{form}"), false),
+                ] {
+                    out = replace_standalone(&out, &pattern, &dollars, number_first);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Replaces `pattern` where its number stands alone: "95元" in "195元" is not the price 95.
+/// `number_first`: the pattern starts with the number (else it ends with it).
+fn replace_standalone(text: &str, pattern: &str, with: &str, number_first: bool) -> String {
+    let digit = |c: Option<char>| c.is_some_and(|c| c.is_ascii_digit());
+    // the next characters outward continue the number: a digit, or a separator and a digit
+    let continues = |outward: &[char]| {
+        digit(outward.first().copied())
+            || (matches!(outward.first(), Some(',' | '.')) && digit(outward.get(1).copied()))
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(pattern) {
+        let (head, tail) = (&rest[..at], &rest[at + pattern.len()..]);
+        let outward: Vec<char> = if number_first {
+            head.chars().rev().take(2).collect()
+        } else {
+            tail.chars().take(2).collect()
+        };
+        let alone = !continues(&outward) && !(number_first && head.ends_with('$'));
+        out.push_str(head);
+        out.push_str(if alone { with } else { pattern });
+        rest = tail;
+    }
+    out.push_str(rest);
     out
 }
 
@@ -789,6 +896,45 @@ pub fn present(fact: &Fact, draft: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_price_of_the_goal_in_another_currency_is_put_back_in_dollars() {
+        let goal = extract(
+            "Kevin can come today at 1 PM; diagnostic fee $95, part $1250",
+            &[],
+        );
+        assert_eq!(
+            mend("Kevin今天下午1点可以来；诊断费95元。", &goal, "zh"),
+            "Kevin今天下午1点可以来；诊断费$95。"
+        );
+        assert_eq!(
+            mend("Стоимость 1 250 рублей, диагностика 95 руб.", &goal, "ru"),
+            "Стоимость $1,250, диагностика $95."
+        );
+        assert_eq!(
+            mend("Le total est de €1.250.", &goal, "fr"),
+            "Le total est de $1,250."
+        );
+        // another number, a price already in dollars, and a price the goal does not name stay
+        assert_eq!(
+            mend("共195元，另加95美元。", &goal, "zh"),
+            "共195元，另加95美元。"
+        );
+        assert_eq!(
+            mend("El costo es 40 pesos.", &goal, "es"),
+            "El costo es 40 pesos."
+        );
+    }
+
+    #[test]
+    fn chinese_numbers_are_set_solid() {
+        let goal = extract("Marco can come Thursday 2 PM", &[]);
+        assert_eq!(
+            mend("Marco 可以在周四下午 2 点来。", &goal, "zh"),
+            "Marco 可以在周四下午2点来。"
+        );
+        assert_eq!(mend("at 2 PM", &goal, "en"), "at 2 PM");
+    }
 
     #[test]
     fn mends_a_mistranslated_today_only_when_the_goal_says_today() {

@@ -577,12 +577,26 @@ async fn run_direct(
             }
         }
     }
-    if only_facts_missing(&flags) {
+    // A draft still over two SMS segments after its repair gets its left-out facts all the
+    // same: in Portuguese or Vietnamese a single accent makes a segment 70 characters, and a
+    // reply without the technician's name is worse than a long one (test-047).
+    let patchable = |flags: &[Violation]| {
+        let rest: Vec<Violation> = flags
+            .iter()
+            .filter(|v| v.check != "too_long")
+            .cloned()
+            .collect();
+        only_facts_missing(&rest)
+    };
+    if patchable(&flags) {
         if let Some(mut patched) = patch_gap(backend, detect, input, &prepared, &text).await? {
             let mut patched_flags = judge(&patched);
             tracing::debug!(?patched_flags, %patched, "patched draft");
             // The added sentence can tip an SMS over two segments: drop a pleasantry instead.
-            if patched_flags.iter().any(|v| v.check == "too_long") {
+            // A draft that was too long already keeps its sentences: what fitting drops first
+            // may be a part of the goal no check reads ("sem custo", test-047).
+            let too_long = |flags: &[Violation]| flags.iter().any(|v| v.check == "too_long");
+            if too_long(&patched_flags) && !too_long(&flags) {
                 let fitted =
                     patch::fit_sms(&patched, opening, &input.goal, &input.business.technicians);
                 if let Some(fitted) = fitted {

@@ -354,8 +354,10 @@ pub fn mend(draft: &str, goal_facts: &[Fact], language: &str) -> String {
         }
     }
     for fact in goal_facts {
-        if let Fact::Price(p) = fact {
-            out = in_dollars(&out, p);
+        match fact {
+            Fact::Price(p) => out = in_dollars(&out, p),
+            Fact::Name(n) if !present(fact, &out) => out = name_unmangled(&out, n),
+            _ => {}
         }
     }
     if matches!(language, "zh" | "ja") {
@@ -380,6 +382,41 @@ fn digits_set_solid(text: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// `text` with `name` put back where a model began writing it in another script and finished
+/// in Latin letters: "سAMI" for Sami in an Arabic reply (test-050).
+fn name_unmangled(text: &str, name: &str) -> String {
+    let mut chars = name.chars();
+    let Some(first) = chars.next() else {
+        return text.to_string();
+    };
+    let tail: String = chars.as_str().to_lowercase();
+    if tail.chars().count() < 2 || !first.is_alphabetic() {
+        return text.to_string();
+    }
+    let mangled = |word: &str| {
+        let mut cs = word.chars();
+        cs.next()
+            .is_some_and(|c| c.is_alphabetic() && !c.is_ascii() && !latin_letter(c))
+            && cs.as_str().to_lowercase() == tail
+    };
+    text.split_inclusive(|c: char| !c.is_alphanumeric())
+        .map(|piece| {
+            let word = piece.trim_end_matches(|c: char| !c.is_alphanumeric());
+            if mangled(word) {
+                format!("{name}{}", &piece[word.len()..])
+            } else {
+                piece.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Letters of the Latin script beyond ASCII ("é", "ñ", "ş"): a name begun with one is not
+/// in another script.
+fn latin_letter(c: char) -> bool {
+    matches!(c, '\u{c0}'..='\u{24f}' | '\u{1e00}'..='\u{1eff}')
 }
 
 /// `text` with price `digits` written in another currency ("95元", "€95", "1.250 рублей")
@@ -924,6 +961,22 @@ mod tests {
             mend("El costo es 40 pesos.", &goal, "es"),
             "El costo es 40 pesos."
         );
+    }
+
+    #[test]
+    fn a_name_begun_in_another_script_is_put_back() {
+        let goal = extract(
+            "Sami can come today at 1 PM; service call $89",
+            &["Sami".to_string()],
+        );
+        assert_eq!(
+            mend("مرحباً منى، سAMI يمكن أن يزور اليوم", &goal, "ar"),
+            "مرحباً منى، Sami يمكن أن يزور اليوم"
+        );
+        // a name already there, or a Latin word that merely ends the same way, stays
+        let ok = "مرحباً، سامي أو Sami";
+        assert_eq!(mend(ok, &goal, "ar"), ok);
+        assert_eq!(mend("Tami vendrá hoy", &goal, "es"), "Tami vendrá hoy");
     }
 
     #[test]

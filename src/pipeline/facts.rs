@@ -462,7 +462,9 @@ fn replace_standalone(text: &str, pattern: &str, with: &str, number_first: bool)
         } else {
             tail.chars().take(2).collect()
         };
-        let alone = !continues(&outward) && !(number_first && head.ends_with('$'));
+        // "$95元": already in dollars
+        let dollars_already = number_first && head.ends_with('$');
+        let alone = !(continues(&outward) || dollars_already);
         out.push_str(head);
         out.push_str(if alone { with } else { pattern });
         rest = tail;

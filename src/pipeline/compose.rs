@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use super::facts;
 use super::guardrails::{self, DraftContext, Violation};
 use super::patch;
+use super::question;
 use super::subject;
 use crate::domain::{Channel, Direction, VoiceSettings};
 use crate::llm::{begun_reply, ChatMessage, GenerateEvent, GenerateRequest, LlmBackend, LlmError};
@@ -840,12 +841,33 @@ async fn patch_gap(
             return Ok(Some(named.clone()));
         }
     }
-    let draft = named.as_deref().unwrap_or(draft);
+    // what the steps without a generation made of the draft, if anything
+    let mut improved = named;
+    // An unasked "ask which model he bought" is put to the customer as it stands, in English:
+    // the fact-sentence prompt tends to turn it into a statement about "him".
+    if english && gap.question {
+        let asked: Vec<String> = gap
+            .points
+            .iter()
+            .filter_map(|p| question::put_to_customer(p))
+            .collect();
+        if !asked.is_empty() {
+            let current = improved.as_deref().unwrap_or(draft);
+            let with_question = patch::insert(current, &asked.join(" "), &input.business.sign_off);
+            tracing::debug!(%with_question, "left-out questions put to the customer");
+            gap = gap_in(&with_question);
+            if gap.is_empty() {
+                return Ok(Some(with_question));
+            }
+            improved = Some(with_question);
+        }
+    }
+    let draft = improved.as_deref().unwrap_or(draft);
     let mini = fact_sentence(backend, detect, input, prepared, gap.points.join("; ")).await?;
     tracing::debug!(points = ?gap.points, %mini, "fact sentence for the left-out facts");
     Ok(patch::carrying_sentences(&mini, &gap)
         .map(|sentence| patch::insert(draft, &sentence, &input.business.sign_off))
-        .or(named))
+        .or(improved))
 }
 
 /// A fact sentence is one sentence; the patch keeps only the sentences with the facts.

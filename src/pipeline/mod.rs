@@ -9,6 +9,7 @@ pub mod guardrails;
 pub mod job;
 pub mod patch;
 pub mod points;
+pub mod question;
 pub mod sentences;
 pub mod subject;
 pub mod templates;

@@ -942,27 +942,25 @@ mod tests {
             "Kevin can come today at 1 PM; diagnostic fee $95, part $1250",
             &[],
         );
-        assert_eq!(
-            mend("Kevin今天下午1点可以来；诊断费95元。", &goal, "zh"),
-            "Kevin今天下午1点可以来；诊断费$95。"
-        );
-        assert_eq!(
-            mend("Стоимость 1 250 рублей, диагностика 95 руб.", &goal, "ru"),
-            "Стоимость $1,250, диагностика $95."
-        );
-        assert_eq!(
-            mend("Le total est de €1.250.", &goal, "fr"),
-            "Le total est de $1,250."
-        );
-        // another number, a price already in dollars, and a price the goal does not name stay
-        assert_eq!(
-            mend("共195元，另加95美元。", &goal, "zh"),
-            "共195元，另加95美元。"
-        );
-        assert_eq!(
-            mend("El costo es 40 pesos.", &goal, "es"),
-            "El costo es 40 pesos."
-        );
+        for (draft, language, mended) in [
+            (
+                "Kevin今天下午1点可以来；诊断费95元。",
+                "zh",
+                "Kevin今天下午1点可以来；诊断费$95。",
+            ),
+            (
+                "Стоимость 1 250 рублей, диагностика 95 руб.",
+                "ru",
+                "Стоимость $1,250, диагностика $95.",
+            ),
+            ("Le total est de €1.250.", "fr", "Le total est de $1,250."),
+            // another number, a price already in dollars, and a price the goal does not name
+            // stay
+            ("共195元，另加95美元。", "zh", "共195元，另加95美元。"),
+            ("El costo es 40 pesos.", "es", "El costo es 40 pesos."),
+        ] {
+            assert_eq!(mend(draft, &goal, language), mended);
+        }
     }
 
     #[test]

@@ -91,34 +91,26 @@ mod tests {
 
     #[test]
     fn an_ask_part_becomes_a_question_to_the_customer() {
-        assert_eq!(
-            put_to_customer("ask which model he bought").as_deref(),
-            Some("Could you let us know which model you bought?")
-        );
-        assert_eq!(
-            put_to_customer("ask if she wants the old unit hauled away").as_deref(),
-            Some("Could you let us know if you want the old unit hauled away?")
-        );
-        assert_eq!(
-            put_to_customer("ask whether he has a dog or his gate code.").as_deref(),
-            Some("Could you let us know whether you have a dog or your gate code?")
-        );
-        assert_eq!(
-            put_to_customer("ask what time works for them").as_deref(),
-            Some("Could you let us know what time works for you?")
-        );
-        assert_eq!(
-            put_to_customer("ask when we can call her back").as_deref(),
-            Some("Could you let us know when we can call you back?")
-        );
-        assert_eq!(
-            put_to_customer("ask if her panel is outside").as_deref(),
-            Some("Could you let us know if your panel is outside?")
-        );
-        assert_eq!(
-            put_to_customer("ask if he watches the unit").as_deref(),
-            Some("Could you let us know if you watch the unit?")
-        );
+        for (part, question) in [
+            ("ask which model he bought", "which model you bought"),
+            (
+                "ask if she wants the old unit hauled away",
+                "if you want the old unit hauled away",
+            ),
+            (
+                "ask whether he has a dog or his gate code.",
+                "whether you have a dog or your gate code",
+            ),
+            ("ask what time works for them", "what time works for you"),
+            ("ask when we can call her back", "when we can call you back"),
+            ("ask if her panel is outside", "if your panel is outside"),
+            ("ask if he watches the unit", "if you watch the unit"),
+        ] {
+            assert_eq!(
+                put_to_customer(part),
+                Some(format!("Could you let us know {question}?"))
+            );
+        }
     }
 
     #[test]

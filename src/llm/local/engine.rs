@@ -73,8 +73,8 @@ impl Engine {
                 match self.generate(job) {
                     Ok(()) | Err(LlmError::Cancelled) => {}
                     Err(e) => {
-                        // `live` only grows after a successful step, but be safe after a
-                        // failure inside candle
+                        // a step that failed inside candle leaves `live` a token ahead of
+                        // `kv`: start clean
                         self.reset();
                         let _ = events.blocking_send(Err(e));
                     }

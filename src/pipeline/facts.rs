@@ -337,6 +337,9 @@ const OTHER_CURRENCIES: &[&str] = &[
     "¥",
     "pesos",
     "peso",
+    "piso",
+    "₱",
+    "VND",
     "ريال",
     "جنيه",
     "درهم",
@@ -954,6 +957,7 @@ mod tests {
                 "Стоимость $1,250, диагностика $95.",
             ),
             ("Le total est de €1.250.", "fr", "Le total est de $1,250."),
+            ("Ang bayad ay 95 piso.", "tl", "Ang bayad ay $95."),
             // another number, a price already in dollars, and a price the goal does not name
             // stay
             ("共195元，另加95美元。", "zh", "共195元，另加95美元。"),

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use crate::triage::language::{script_of, Script};
 use crate::triage::text::is_cjk;
 
 /// One fact a draft must contain.
@@ -401,7 +402,7 @@ fn name_unmangled(text: &str, name: &str) -> String {
     let mangled = |word: &str| {
         let mut cs = word.chars();
         cs.next()
-            .is_some_and(|c| c.is_alphabetic() && !c.is_ascii() && !latin_letter(c))
+            .is_some_and(|c| c.is_alphabetic() && script_of(c) != Some(Script::Latin))
             && cs.as_str().to_lowercase() == tail
     };
     text.split_inclusive(|c: char| !c.is_alphanumeric())
@@ -416,12 +417,6 @@ fn name_unmangled(text: &str, name: &str) -> String {
         .collect()
 }
 
-/// Letters of the Latin script beyond ASCII ("é", "ñ", "ş"): a name begun with one is not
-/// in another script.
-fn latin_letter(c: char) -> bool {
-    matches!(c, '\u{c0}'..='\u{24f}' | '\u{1e00}'..='\u{1eff}')
-}
-
 /// `text` with price `digits` written in another currency ("95元", "€95", "1.250 рублей")
 /// written in dollars again.
 fn in_dollars(text: &str, digits: &str) -> String {
@@ -434,43 +429,61 @@ fn in_dollars(text: &str, digits: &str) -> String {
     let mut out = text.to_string();
     for form in &forms {
         for currency in OTHER_CURRENCIES {
+            // "руб" must not eat "рубашек", nor "peso" "pesado"; 元 and 원 take their
+            // particles without a space ("95元的", "95원입니다")
+            let word = currency.chars().last().is_some_and(|c| {
+                c.is_alphabetic()
+                    && !matches!(
+                        script_of(c),
+                        Some(Script::Han | Script::Kana | Script::Hangul)
+                    )
+            });
             for gap in ["", " ", "\u{a0}"] {
-                for (pattern, number_first) in [
-                    (format!("{form}{gap}{currency}"), true),
-                    (format!("{currency}{gap}{form}"), false),
-                ] {
-                    out = replace_standalone(&out, &pattern, &dollars, number_first);
-                }
+                let after = format!("{form}{gap}{currency}");
+                out = replace_where(&out, &after, &dollars, |head, tail| {
+                    let mut back = head.chars().rev();
+                    let before = (back.next(), back.next());
+                    let part_of_a_number = continues_number(before) || head.ends_with('$');
+                    let part_of_a_word =
+                        word && tail.chars().next().is_some_and(char::is_alphabetic);
+                    !(part_of_a_number || part_of_a_word)
+                });
+                let before = format!("{currency}{gap}{form}");
+                out = replace_where(&out, &before, &dollars, |_, tail| {
+                    let mut next = tail.chars();
+                    !continues_number((next.next(), next.next()))
+                });
             }
         }
     }
     out
 }
 
-/// Replaces `pattern` where its number stands alone: "95元" in "195元" is not the price 95.
-/// `number_first`: the pattern starts with the number (else it ends with it).
-fn replace_standalone(text: &str, pattern: &str, with: &str, number_first: bool) -> String {
+/// Whether the two characters outward from a number ("…95" read backwards, or "95…" read
+/// forwards) continue it: a digit, or a separator and a digit. "95元" in "195元" is not the
+/// price 95.
+fn continues_number((first, second): (Option<char>, Option<char>)) -> bool {
     let digit = |c: Option<char>| c.is_some_and(|c| c.is_ascii_digit());
-    // the next characters outward continue the number: a digit, or a separator and a digit
-    let continues = |outward: &[char]| {
-        digit(outward.first().copied())
-            || (matches!(outward.first(), Some(',' | '.')) && digit(outward.get(1).copied()))
-    };
+    digit(first) || (matches!(first, Some(',' | '.')) && digit(second))
+}
+
+/// `text` with `pattern` replaced by `with` where `replace(all text before, text after)` holds.
+fn replace_where(
+    text: &str,
+    pattern: &str,
+    with: &str,
+    replace: impl Fn(&str, &str) -> bool,
+) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
+    let mut done = 0;
     while let Some(at) = rest.find(pattern) {
-        let (head, tail) = (&rest[..at], &rest[at + pattern.len()..]);
-        let outward: Vec<char> = if number_first {
-            head.chars().rev().take(2).collect()
-        } else {
-            tail.chars().take(2).collect()
-        };
-        // "$95元": already in dollars
-        let dollars_already = number_first && head.ends_with('$');
-        let alone = !(continues(&outward) || dollars_already);
-        out.push_str(head);
-        out.push_str(if alone { with } else { pattern });
-        rest = tail;
+        let end = at + pattern.len();
+        out.push_str(&rest[..at]);
+        let (head, tail) = (&text[..done + at], &rest[end..]);
+        out.push_str(if replace(head, tail) { with } else { pattern });
+        done += end;
+        rest = &rest[end..];
     }
     out.push_str(rest);
     out
@@ -958,10 +971,13 @@ mod tests {
             ),
             ("Le total est de €1.250.", "fr", "Le total est de $1,250."),
             ("Ang bayad ay 95 piso.", "tl", "Ang bayad ay $95."),
+            ("95원입니다", "ko", "$95입니다"),
             // another number, a price already in dollars, and a price the goal does not name
             // stay
             ("共195元，另加95美元。", "zh", "共195元，另加95美元。"),
             ("El costo es 40 pesos.", "es", "El costo es 40 pesos."),
+            // a word that only begins like a currency
+            ("95 рубашек", "ru", "95 рубашек"),
         ] {
             assert_eq!(mend(draft, &goal, language), mended);
         }

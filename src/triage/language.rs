@@ -23,8 +23,9 @@ const MIN_LATIN_LETTERS: usize = 6;
 /// Below this lingua confidence the text is called undecidable.
 const MIN_CONFIDENCE: f64 = 0.35;
 
+/// The writing system of a letter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Script {
+pub(crate) enum Script {
     Latin,
     Han,
     Kana,
@@ -34,7 +35,7 @@ enum Script {
     Devanagari,
 }
 
-fn script_of(c: char) -> Option<Script> {
+pub(crate) fn script_of(c: char) -> Option<Script> {
     match c {
         'a'..='z' | 'A'..='Z' | '\u{00c0}'..='\u{024f}' | '\u{1e00}'..='\u{1eff}' => {
             Some(Script::Latin)

@@ -4,7 +4,7 @@
 use phonenumber::{country, Mode};
 
 /// A normalised way to reach a customer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Handle {
     /// E.164, e.g. `+15125550100`.
     Phone(String),

@@ -10,7 +10,9 @@ mod cursor;
 mod drafts;
 mod follow_ups;
 pub mod ingest;
+mod key_cache;
 mod messages;
+mod placeholders;
 mod rows;
 mod search;
 mod settings;
@@ -94,6 +96,7 @@ pub struct Store {
     engine: Engine,
     /// A compaction of the header counts is running (see `counts`); one at a time is plenty.
     compacting: Arc<AtomicBool>,
+    keys: Arc<key_cache::KeyCache>,
 }
 
 impl std::fmt::Debug for Store {
@@ -156,6 +159,7 @@ impl Store {
             pool,
             engine,
             compacting: Arc::default(),
+            keys: Arc::default(),
         })
     }
 

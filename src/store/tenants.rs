@@ -61,17 +61,23 @@ impl Store {
 
     /// Resolves a presented key; `None` when it is unknown.
     pub async fn authenticate(&self, key: &str) -> Result<Option<Principal>, StoreError> {
+        let key_hash = hash_key(key);
+        if let Some(principal) = self.keys.get(&key_hash) {
+            return Ok(Some(principal));
+        }
         let row = sqlx::query("SELECT tenant_id, role FROM api_keys WHERE key_hash = $1")
-            .bind(hash_key(key))
+            .bind(&key_hash)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|row| {
-            Ok(Principal {
-                tenant_id: row.try_get("tenant_id")?,
-                role: row.try_get::<String, _>("role")?.parse()?,
-            })
-        })
-        .transpose()
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let principal = Principal {
+            tenant_id: row.try_get("tenant_id")?,
+            role: row.try_get::<String, _>("role")?.parse()?,
+        };
+        self.keys.put(key_hash, principal.clone());
+        Ok(Some(principal))
     }
 }
 

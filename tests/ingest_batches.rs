@@ -1,0 +1,160 @@
+//! Ingests that share one group commit are written set-wise; a batch must leave the store as
+//! the same messages written one by one would.
+
+mod common;
+
+use chrono::{TimeZone, Utc};
+use common::{fresh_database, Engine};
+use futures::future::join_all;
+use parley::contact::Handle;
+use parley::domain::{Channel, DraftStatus, Role};
+use parley::store::{InboundMessage, IngestQueue, NewDraft, Store};
+
+on_both_engines!(one_batch_reads_as_messages_one_by_one);
+
+fn sms(from: &str, body: &str, external_id: Option<&str>, at_minute: u32) -> InboundMessage {
+    InboundMessage {
+        channel: Channel::Sms,
+        from: Handle::parse(from).expect("phone"),
+        body: body.to_string(),
+        external_id: external_id.map(str::to_string),
+        received_at: Some(
+            Utc.with_ymd_and_hms(2026, 11, 20, 6, at_minute, 0)
+                .unwrap()
+                .timestamp_millis(),
+        ),
+        name: None,
+        source: None,
+    }
+}
+
+async fn one_batch_reads_as_messages_one_by_one(engine: Engine) {
+    let db = fresh_database(engine).await;
+    let store = Store::connect(&db.url).await.expect("connect");
+    let key = store
+        .create_key("Acme HVAC", Role::Agent)
+        .await
+        .expect("key");
+    let tenant = store
+        .authenticate(&key)
+        .await
+        .expect("auth")
+        .expect("principal")
+        .tenant_id;
+    let queue = IngestQueue::start(store.clone());
+
+    // Earlier batches: a customer with a pending draft, a blocked sender, one stored message.
+    let drafted = queue
+        .ingest(
+            &tenant,
+            sms("+15125550101", "need a quote", Some("old-1"), 1),
+        )
+        .await
+        .expect("ingest");
+    let draft = store
+        .create_draft(
+            &tenant,
+            &drafted.thread_id,
+            &NewDraft {
+                goal: "quote".into(),
+                text: "Hi, a tune-up is $89.".into(),
+                language: Some("en".into()),
+                flags: Vec::new(),
+            },
+        )
+        .await
+        .expect("draft");
+    let blocked = queue
+        .ingest(&tenant, sms("+15125550102", "spam", None, 2))
+        .await
+        .expect("ingest");
+    store
+        .set_blocked(&tenant, &blocked.thread_id, true)
+        .await
+        .expect("block");
+
+    // One batch: the current-thread runtime queues every job before the writer task runs.
+    let mut named = sms("+15125550103", "it's Dana by the way", None, 40);
+    named.name = Some("Dana".into());
+    let batch = vec![
+        sms("+15125550103", "AC is out", Some("new-1"), 47),
+        named,
+        sms("+15125550103", "still hot in here", None, 45),
+        sms("+15125550103", "AC is out", Some("new-1"), 47),
+        sms("+15125550101", "need a quote", Some("old-1"), 1),
+        sms("+15125550101", "any news?", None, 50),
+        sms("+15125550102", "more spam", None, 51),
+    ];
+    let results: Vec<_> = join_all(batch.into_iter().map(|m| queue.ingest(&tenant, m)))
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .expect("batch");
+
+    let created: Vec<bool> = results.iter().map(|r| r.created).collect();
+    assert_eq!(created, [true, true, true, false, false, true, true]);
+    assert_eq!(results[3].message.id, results[0].message.id);
+    assert_eq!(results[4].message.id, drafted.message.id);
+    let new_thread = &results[0].thread_id;
+    assert!(results[..4].iter().all(|r| &r.thread_id == new_thread));
+
+    // The new sender: one thread, named by its second message, waiting since its earliest
+    // message, its latest message last.
+    let thread = store.get_thread(&tenant, new_thread).await.expect("thread");
+    assert_eq!(thread.customer.name.as_deref(), Some("Dana"));
+    assert!(thread.customer.id.is_some(), "a named sender is a customer");
+    assert!(thread.needs_attention);
+    assert_eq!(
+        thread.waiting_since,
+        Some(Utc.with_ymd_and_hms(2026, 11, 20, 6, 40, 0).unwrap())
+    );
+    assert_eq!(
+        thread.last_activity_at,
+        Utc.with_ymd_and_hms(2026, 11, 20, 6, 47, 0).unwrap()
+    );
+    assert_eq!(
+        thread.last_message.map(|m| m.body).as_deref(),
+        Some("AC is out")
+    );
+    let page = store
+        .list_messages(&tenant, new_thread, None, 50)
+        .await
+        .expect("messages");
+    assert_eq!(
+        page.messages.len(),
+        3,
+        "the repeated external_id is stored once"
+    );
+
+    // The customer with a draft: it went stale, naming the new message.
+    let thread = store
+        .get_thread(&tenant, &drafted.thread_id)
+        .await
+        .expect("thread");
+    assert_eq!(thread.pending_drafts, 0);
+    assert_eq!(
+        thread.last_message.map(|m| m.body).as_deref(),
+        Some("any news?")
+    );
+    let page = store
+        .list_messages(&tenant, &drafted.thread_id, None, 50)
+        .await
+        .expect("messages");
+    assert_eq!(page.messages.len(), 2);
+    let draft = store.get_draft(&tenant, &draft.id).await.expect("draft");
+    assert_eq!(draft.status, DraftStatus::Stale);
+    let reason = draft.stale_reason.unwrap_or_default();
+    assert!(reason.contains(&results[5].message.id), "{reason}");
+
+    // The blocked sender: stored and flagged, no Attention.
+    assert!(results[6].message.sender_blocked);
+    let thread = store
+        .get_thread(&tenant, &blocked.thread_id)
+        .await
+        .expect("thread");
+    assert!(!thread.needs_attention);
+    assert_eq!(thread.last_message.map(|m| m.body).as_deref(), Some("spam"));
+
+    let counts = store.thread_counts(&tenant).await.expect("counts");
+    assert_eq!((counts.total, counts.attention, counts.drafts), (3, 2, 0));
+}

@@ -2,7 +2,9 @@
 //!
 //! Ingests go through one writer task that commits whatever has queued up as a single
 //! transaction (group commit): each caller is acknowledged only after that commit, so a 2xx is
-//! durable, and the per-commit fsync is shared by the whole batch.
+//! durable, and the per-commit fsync is shared by the whole batch. The batch is written
+//! set-wise, a few multi-row statements for all its messages, with repeats inside it resolved
+//! in memory the way one-by-one writes would resolve them.
 
 use std::collections::{HashMap, HashSet};
 
@@ -172,9 +174,9 @@ struct Touch<'a> {
     stales_drafts: bool,
 }
 
-/// Stores one tenant's share of a batch with a handful of multi-row statements: on PostgreSQL
-/// every statement is a round trip from the single writer task, so one per message caps ingest
-/// at a few hundred messages a second.
+/// Stores one tenant's share of a batch with a handful of multi-row statements. On PostgreSQL
+/// every statement is a round trip from the single writer task: four per message held the
+/// writer under ~2,000 messages a second (BENCHMARKS.md, session 16).
 async fn ingest_batch(
     conn: &mut AnyConnection,
     engine: Engine,
@@ -423,9 +425,15 @@ async fn open_threads(
     opened: &[&Handle],
     senders: &HashMap<Handle, Sender>,
 ) -> Result<(), StoreError> {
-    let new: Vec<(&Handle, &Sender)> = opened
+    let new: Vec<(&Handle, &Sender, i64)> = opened
         .iter()
-        .filter_map(|h| senders.get(*h).map(|s| (*h, s)))
+        .filter_map(|h| {
+            let sender = senders.get(*h)?;
+            match sender.write {
+                SenderWrite::Open { at } => Some((*h, sender, at)),
+                _ => None,
+            }
+        })
         .collect();
     if new.is_empty() {
         return Ok(());
@@ -437,7 +445,7 @@ async fn open_threads(
         placeholders::rows(1, new.len(), 8)
     );
     let mut query = sqlx::query(&sql).persistent(false);
-    for (handle, sender) in &new {
+    for (handle, sender, first_at) in &new {
         let (phone, email) = match handle {
             Handle::Phone(p) => (Some(p.as_str()), None),
             Handle::Email(e) => (None, Some(e.as_str())),
@@ -451,7 +459,7 @@ async fn open_threads(
             .bind(phone)
             .bind(email)
             .bind(contact_search_text(name, phone, email))
-            .bind(created_at);
+            .bind(first_at);
     }
     query.execute(&mut *conn).await?;
 
@@ -460,11 +468,7 @@ async fn open_threads(
         placeholders::rows(1, new.len(), 5)
     );
     let mut query = sqlx::query(&sql).persistent(false);
-    for (_, sender) in &new {
-        let first_at = match sender.write {
-            SenderWrite::Open { at } => at,
-            _ => created_at,
-        };
+    for (_, sender, first_at) in &new {
         query = query
             .bind(&sender.thread_id)
             .bind(tenant_id)

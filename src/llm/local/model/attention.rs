@@ -2,8 +2,6 @@
 //! checking a few guessed tokens, runs here on plain rows split across the thread pool; a
 //! prefill chunk of many tokens goes through candle's matrix products, which are faster there.
 
-use std::sync::Mutex;
-
 use candle_core::{Device, Result, Tensor};
 
 use super::kv::LayerKv;
@@ -29,25 +27,21 @@ fn few(c: &Config, q: &[f32], seq: usize, kv: LayerKv, pos: usize) -> Vec<f32> {
     let group = (nh / c.n_kv_head.max(1)).max(1);
     let scale = 1.0 / (hd as f32).sqrt();
     let mut out = vec![0f32; seq * nh * hd];
-    // one (row, head) per unit; each writes only its own slice
-    let slots: Vec<Mutex<&mut [f32]>> = out.chunks_mut(hd).map(Mutex::new).collect();
-    candle_core::utils::barrier_pool().execute_chunked(slots.len(), |units| {
-        let mut scores = Vec::with_capacity(pos + seq);
-        for u in units {
-            let (r, h) = (u / nh, u % nh);
-            let visible = pos + r + 1;
-            let head = (h / group) * kv.cap * hd;
-            let keys = &kv.k[head..][..visible * hd];
-            let values = &kv.v[head..][..visible * hd];
-            let query = &q[u * hd..][..hd];
-            scores.clear();
-            scores.extend(keys.chunks_exact(hd).map(|k| rows::dot(query, k) * scale));
-            rows::softmax(&mut scores);
-            // a poisoned slot means another unit panicked; the pool re-raises that panic
-            let mut o = slots[u].lock().unwrap_or_else(|e| e.into_inner());
-            for (p, v) in scores.iter().zip(values.chunks_exact(hd)) {
-                rows::axpy(&mut o, *p, v);
-            }
+    // one output row per (row, head), spread over the pool like the other row ops
+    rows::each_row(&mut out, hd, |u, o| {
+        let (r, h) = (u / nh, u % nh);
+        let visible = pos + r + 1;
+        let head = (h / group) * kv.cap * hd;
+        let keys = &kv.k[head..][..visible * hd];
+        let values = &kv.v[head..][..visible * hd];
+        let query = &q[u * hd..][..hd];
+        let mut scores: Vec<f32> = keys
+            .chunks_exact(hd)
+            .map(|k| rows::dot(query, k) * scale)
+            .collect();
+        rows::softmax(&mut scores);
+        for (p, v) in scores.iter().zip(values.chunks_exact(hd)) {
+            rows::axpy(o, *p, v);
         }
     });
     out

@@ -304,29 +304,45 @@ impl Isa {
 }
 
 /// Whether the K-quant kernels prefetch the tiles ahead by hand. On the Intel Xeons of session
-/// 10 the hardware prefetcher alone kept only about half of the memory bandwidth busy; on AMD
-/// Zen 4 it does better alone: the 1.5B decodes at 17.4–18.5 tok/s without, 13.6–13.7 with
-/// (BENCHMARKS.md, session 12). The 32-value block kernels prefetch on both (their prefill
-/// loses a quarter without).
+/// 10 the hardware prefetcher alone kept only about half of the memory bandwidth busy, and on
+/// AMD Zen 5 a single thread decodes the 1.5B at 15 tok/s without, 23 with (session 18); Zen 4's
+/// does better alone: 17.4–18.5 tok/s without, 13.6–13.7 with (BENCHMARKS.md, session 12). The
+/// 32-value block kernels prefetch on all of them (their prefill loses a quarter without).
 fn kquant_prefetch() -> bool {
     static AHEAD: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *AHEAD.get_or_init(|| !cpu_is_amd())
+    *AHEAD.get_or_init(|| !amd_before_zen5())
 }
 
-fn cpu_is_amd() -> bool {
+/// AMD's CPU family 0x1A is Zen 5; 0x17 and 0x19 are Zen 1 to 4.
+fn amd_before_zen5() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        // SAFETY: CPUID leaf 0 exists on every x86_64 CPU.
+        // SAFETY: CPUID leaves 0 and 1 exist on every x86_64 CPU.
         #[allow(unused_unsafe)]
-        let id = unsafe { std::arch::x86_64::__cpuid(0) };
+        let (vendor, signature) = unsafe {
+            use std::arch::x86_64::__cpuid;
+            (__cpuid(0), __cpuid(1).eax)
+        };
         // the vendor string is EBX, EDX, ECX: "AuthenticAMD"
-        id.ebx.to_le_bytes() == *b"Auth"
-            && id.edx.to_le_bytes() == *b"enti"
-            && id.ecx.to_le_bytes() == *b"cAMD"
+        let amd = vendor.ebx.to_le_bytes() == *b"Auth"
+            && vendor.edx.to_le_bytes() == *b"enti"
+            && vendor.ecx.to_le_bytes() == *b"cAMD";
+        amd && cpu_family(signature) < 0x1A
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
         false
+    }
+}
+
+/// The family in a CPUID leaf 1 signature: the base family, plus the extended family when the
+/// base is 0xF.
+fn cpu_family(signature: u32) -> u32 {
+    let base = (signature >> 8) & 0xF;
+    if base == 0xF {
+        base + ((signature >> 20) & 0xFF)
+    } else {
+        base
     }
 }
 
@@ -402,6 +418,14 @@ mod tests {
             })
             .collect();
         Tensor::from_vec(v, (n, k), &Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn cpu_family_adds_the_extended_family_to_0xf() {
+        // signatures as CPUID reports them: Zen 4 (EPYC 9004), Zen 5 (EPYC 9005), a Xeon
+        assert_eq!(cpu_family(0x00A1_0F11), 0x19);
+        assert_eq!(cpu_family(0x00B0_0F21), 0x1A);
+        assert_eq!(cpu_family(0x0008_06F8), 6);
     }
 
     /// Our GEMV against the f32 product with candle's dequantized weights (the only difference

@@ -12,6 +12,7 @@ mod follow_ups;
 pub mod ingest;
 mod key_cache;
 mod messages;
+mod page_cache;
 mod placeholders;
 mod rows;
 mod search;
@@ -97,6 +98,7 @@ pub struct Store {
     /// A compaction of the header counts is running (see `counts`); one at a time is plenty.
     compacting: Arc<AtomicBool>,
     keys: Arc<key_cache::KeyCache>,
+    pages: Arc<page_cache::PageCache>,
 }
 
 impl std::fmt::Debug for Store {
@@ -160,6 +162,7 @@ impl Store {
             engine,
             compacting: Arc::default(),
             keys: Arc::default(),
+            pages: Arc::default(),
         })
     }
 
@@ -175,16 +178,58 @@ impl Store {
 
     /// Starts a write transaction. SQLite takes the write lock up front (`IMMEDIATE`) so two
     /// writers queue on the busy timeout instead of one failing on lock upgrade.
-    async fn begin_write(&self) -> Result<Transaction<'static, sqlx::Any>, StoreError> {
+    async fn begin_write(&self) -> Result<WriteTx, StoreError> {
         let tx = match self.engine {
             Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Engine::Postgres => self.pool.begin().await?,
         };
-        Ok(tx)
+        Ok(WriteTx {
+            tx,
+            finished: Finished(self.pages.clone()),
+        })
     }
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// A write transaction. However it ends (committed, rolled back, or dropped on an error or a
+/// cancelled request), the inbox pages cached so far stop being served.
+pub(crate) struct WriteTx {
+    tx: Transaction<'static, sqlx::Any>,
+    finished: Finished,
+}
+
+impl WriteTx {
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        let WriteTx { tx, finished } = self;
+        tx.commit().await?;
+        // only now, so a page read before the commit became visible is stale
+        drop(finished);
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
+/// Invalidates the cached pages when dropped.
+struct Finished(Arc<page_cache::PageCache>);
+
+impl Drop for Finished {
+    fn drop(&mut self) {
+        self.0.invalidate();
     }
 }
 

@@ -5,12 +5,13 @@ use std::str::FromStr;
 
 use sqlx::{AnyConnection, Row};
 
+use super::page_cache::PageKey;
 use super::search::{contact_search_text, match_expression, thread_condition};
 use super::{cursor, now_ms, rows, Engine, Store, StoreError, ThreadCounts};
 use crate::domain::{Thread, ThreadStatus, UnknownVariant};
 
 /// The four inbox views.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ThreadFilter {
     /// Everything, pinned first, newest activity first.
     All,
@@ -103,7 +104,36 @@ type RecentKey = (i64, i64, String);
 type AttentionKey = (i64, i64, String);
 
 impl Store {
+    /// One page of an inbox view. Pages without a search are served from the `page_cache` while
+    /// no write has finished since they were read.
     pub async fn list_threads(
+        &self,
+        tenant_id: &str,
+        query: &ThreadQuery,
+    ) -> Result<ThreadPage, StoreError> {
+        if query.q.is_some() {
+            return self.read_threads(tenant_id, query).await;
+        }
+        let key = PageKey {
+            tenant_id: tenant_id.to_string(),
+            filter: query.filter,
+            limit: query.limit,
+            cursor: query.cursor.clone(),
+        };
+        if let Some(page) = self.pages.get(&key) {
+            return Ok(page);
+        }
+        let _flight = self.pages.flight(&key).lock().await;
+        if let Some(page) = self.pages.get(&key) {
+            return Ok(page);
+        }
+        let generation = self.pages.generation();
+        let page = self.read_threads(tenant_id, query).await?;
+        self.pages.put(key, generation, page.clone());
+        Ok(page)
+    }
+
+    async fn read_threads(
         &self,
         tenant_id: &str,
         query: &ThreadQuery,

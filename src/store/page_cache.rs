@@ -1,0 +1,157 @@
+//! Inbox pages already served, so a dispatcher's refresh of an unchanged inbox costs no query.
+//!
+//! Over sqlx's `Any` driver a page of 50 threads is a thousand values, each copied, boxed and
+//! converted, and handed row by row from the connection's thread: ~1 ms of CPU per request on
+//! two cores, where the index walk itself takes 0.1 ms (BENCHMARKS.md, session 18).
+//!
+//! Every committed write bumps one generation ([`super::WriteTx`]), and a page is served only
+//! while the generation it was read at is current, so this process's writes show at once.
+//! Pages also expire after [`TTL`]: the backstop for what the generation cannot see, another
+//! process writing to the same database, or a write whose commit was cancelled mid-flight and
+//! landed after its bump.
+//!
+//! A page nobody has is read by one request while the others asking for it wait
+//! ([`PageCache::flight`]): when a page expired, the 32 connections of the load run used to all
+//! miss at once and queue 32 identical queries on two cores.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::threads::{ThreadFilter, ThreadPage};
+
+const TTL: Duration = Duration::from_secs(1);
+
+/// Bounds the memory of many tenants' pages; a full cache starts over.
+const MAX_PAGES: usize = 1_000;
+
+/// Locks that pages are read under, a page's chosen by its key's hash: a fixed set, so nothing
+/// grows with the keys, and two pages rarely share one.
+const FLIGHTS: usize = 64;
+
+/// One list request without a search: the page it names is the same for every caller.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct PageKey {
+    pub tenant_id: String,
+    pub filter: ThreadFilter,
+    pub limit: i64,
+    pub cursor: Option<String>,
+}
+
+struct Entry {
+    generation: u64,
+    at: Instant,
+    page: ThreadPage,
+}
+
+pub(crate) struct PageCache {
+    generation: AtomicU64,
+    pages: Mutex<HashMap<PageKey, Entry>>,
+    flights: Vec<tokio::sync::Mutex<()>>,
+    hasher: RandomState,
+}
+
+impl Default for PageCache {
+    fn default() -> Self {
+        PageCache {
+            generation: AtomicU64::new(0),
+            pages: Mutex::default(),
+            flights: (0..FLIGHTS).map(|_| tokio::sync::Mutex::new(())).collect(),
+            hasher: RandomState::new(),
+        }
+    }
+}
+
+impl PageCache {
+    /// Held while reading the page `key` names from the database; whoever waited for it
+    /// looks in the cache again first.
+    pub(crate) fn flight(&self, key: &PageKey) -> &tokio::sync::Mutex<()> {
+        let i = self.hasher.hash_one(key) as usize % self.flights.len();
+        &self.flights[i]
+    }
+
+    /// Read before the query whose result is then [`PageCache::put`] under it: a write that
+    /// commits after this read makes the page stale, one that committed before is in it.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Called once a write transaction has finished, committed or not.
+    pub(crate) fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn get(&self, key: &PageKey) -> Option<ThreadPage> {
+        let current = self.generation();
+        let pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
+        pages
+            .get(key)
+            .filter(|e| e.generation == current && e.at.elapsed() < TTL)
+            .map(|e| e.page.clone())
+    }
+
+    pub(crate) fn put(&self, key: PageKey, generation: u64, page: ThreadPage) {
+        let mut pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
+        if pages.len() >= MAX_PAGES {
+            pages.clear();
+        }
+        pages.insert(
+            key,
+            Entry {
+                generation,
+                at: Instant::now(),
+                page,
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::ThreadCounts;
+
+    fn key(tenant: &str) -> PageKey {
+        PageKey {
+            tenant_id: tenant.into(),
+            filter: ThreadFilter::Attention,
+            limit: 50,
+            cursor: None,
+        }
+    }
+
+    fn page(total: i64) -> ThreadPage {
+        ThreadPage {
+            threads: Vec::new(),
+            counts: ThreadCounts {
+                total,
+                attention: 0,
+                drafts: 0,
+            },
+            next_cursor: None,
+        }
+    }
+
+    #[test]
+    fn serves_a_page_until_a_write_finishes() {
+        let cache = PageCache::default();
+        let read_at = cache.generation();
+        cache.put(key("t1"), read_at, page(7));
+        assert_eq!(cache.get(&key("t1")).map(|p| p.counts.total), Some(7));
+        assert!(cache.get(&key("t2")).is_none());
+        cache.invalidate();
+        assert!(cache.get(&key("t1")).is_none());
+    }
+
+    #[test]
+    fn a_page_read_before_a_write_finished_is_never_served() {
+        let cache = PageCache::default();
+        let read_at = cache.generation();
+        // the write commits while the page's query runs
+        cache.invalidate();
+        cache.put(key("t1"), read_at, page(7));
+        assert!(cache.get(&key("t1")).is_none());
+    }
+}

@@ -4,8 +4,9 @@
 //! converted, and handed row by row from the connection's thread: ~1 ms of CPU per request on
 //! two cores, where the index walk itself takes 0.1 ms (BENCHMARKS.md, session 18).
 //!
-//! Every committed write bumps one generation ([`super::WriteTx`]), and a page is served only
-//! while the generation it was read at is current, so this process's writes show at once.
+//! Every write transaction bumps one generation when it finishes ([`super::WriteTx`]), and a
+//! page is served only while the generation it was read at is current, so this process's
+//! writes show at once.
 //! Pages also expire after [`TTL`]: the backstop for what the generation cannot see, another
 //! process writing to the same database, or a write whose commit was cancelled mid-flight and
 //! landed after its bump.
@@ -24,8 +25,9 @@ use super::threads::{ThreadFilter, ThreadPage};
 
 const TTL: Duration = Duration::from_secs(1);
 
-/// Bounds the memory of many tenants' pages; a full cache starts over.
-const MAX_PAGES: usize = 1_000;
+/// Bounds the memory of many tenants' pages (a page holds each thread's whole last message,
+/// an email's included); a full cache starts over.
+const MAX_BYTES: usize = 64 << 20;
 
 /// Locks that pages are read under, a page's chosen by its key's hash: a fixed set, so nothing
 /// grows with the keys, and two pages rarely share one.
@@ -44,11 +46,18 @@ struct Entry {
     generation: u64,
     at: Instant,
     page: ThreadPage,
+    bytes: usize,
+}
+
+#[derive(Default)]
+struct Pages {
+    by_key: HashMap<PageKey, Entry>,
+    bytes: usize,
 }
 
 pub(crate) struct PageCache {
     generation: AtomicU64,
-    pages: Mutex<HashMap<PageKey, Entry>>,
+    pages: Mutex<Pages>,
     flights: Vec<tokio::sync::Mutex<()>>,
     hasher: RandomState,
 }
@@ -87,25 +96,53 @@ impl PageCache {
         let current = self.generation();
         let pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
         pages
+            .by_key
             .get(key)
             .filter(|e| e.generation == current && e.at.elapsed() < TTL)
             .map(|e| e.page.clone())
     }
 
     pub(crate) fn put(&self, key: PageKey, generation: u64, page: ThreadPage) {
+        let bytes = approx_bytes(&key, &page);
         let mut pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
-        if pages.len() >= MAX_PAGES {
-            pages.clear();
+        if let Some(old) = pages.by_key.remove(&key) {
+            pages.bytes -= old.bytes;
         }
-        pages.insert(
+        if pages.bytes + bytes > MAX_BYTES {
+            pages.by_key.clear();
+            pages.bytes = 0;
+        }
+        pages.bytes += bytes;
+        pages.by_key.insert(
             key,
             Entry {
                 generation,
                 at: Instant::now(),
                 page,
+                bytes,
             },
         );
     }
+}
+
+/// The heap a cached page takes, near enough to bound the cache: its strings plus a fixed
+/// allowance per thread for the rest.
+fn approx_bytes(key: &PageKey, page: &ThreadPage) -> usize {
+    let thread = |t: &crate::domain::Thread| {
+        let c = &t.customer;
+        let text = [&c.id, &c.name, &c.phone, &c.email, &t.language]
+            .into_iter()
+            .flatten()
+            .map(String::len)
+            .sum::<usize>();
+        256 + t.id.len()
+            + text
+            + t.last_message.as_ref().map_or(0, |m| m.body.len())
+            + t.tags.iter().map(|tag| 32 + tag.len()).sum::<usize>()
+    };
+    128 + key.tenant_id.len()
+        + key.cursor.as_ref().map_or(0, String::len)
+        + page.threads.iter().map(thread).sum::<usize>()
 }
 
 #[cfg(test)]
@@ -143,6 +180,22 @@ mod tests {
         assert!(cache.get(&key("t2")).is_none());
         cache.invalidate();
         assert!(cache.get(&key("t1")).is_none());
+    }
+
+    #[test]
+    fn pages_past_the_memory_bound_start_the_cache_over() {
+        let cache = PageCache::default();
+        let tenant = |i: usize| key(&format!("t{i:09}"));
+        let fit = MAX_BYTES / approx_bytes(&tenant(0), &page(1));
+        for i in 0..fit {
+            cache.put(tenant(i), 0, page(1));
+        }
+        assert!(cache.get(&tenant(0)).is_some());
+        // a longer key than the others: more than the room left
+        let last = key("one tenant more");
+        cache.put(last.clone(), 0, page(1));
+        assert!(cache.get(&tenant(0)).is_none());
+        assert!(cache.get(&last).is_some());
     }
 
     #[test]

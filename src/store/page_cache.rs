@@ -60,20 +60,28 @@ pub(crate) struct PageCache {
     pages: Mutex<Pages>,
     flights: Vec<tokio::sync::Mutex<()>>,
     hasher: RandomState,
+    ttl: Duration,
+    max_bytes: usize,
 }
 
 impl Default for PageCache {
     fn default() -> Self {
+        PageCache::new(TTL, MAX_BYTES)
+    }
+}
+
+impl PageCache {
+    fn new(ttl: Duration, max_bytes: usize) -> Self {
         PageCache {
             generation: AtomicU64::new(0),
             pages: Mutex::default(),
             flights: (0..FLIGHTS).map(|_| tokio::sync::Mutex::new(())).collect(),
             hasher: RandomState::new(),
+            ttl,
+            max_bytes,
         }
     }
-}
 
-impl PageCache {
     /// Held while reading the page `key` names from the database; whoever waited for it
     /// looks in the cache again first.
     pub(crate) fn flight(&self, key: &PageKey) -> &tokio::sync::Mutex<()> {
@@ -98,7 +106,7 @@ impl PageCache {
         pages
             .by_key
             .get(key)
-            .filter(|e| e.generation == current && e.at.elapsed() < TTL)
+            .filter(|e| e.generation == current && e.at.elapsed() < self.ttl)
             .map(|e| e.page.clone())
     }
 
@@ -108,7 +116,7 @@ impl PageCache {
         if let Some(old) = pages.by_key.remove(&key) {
             pages.bytes -= old.bytes;
         }
-        if pages.bytes + bytes > MAX_BYTES {
+        if pages.bytes + bytes > self.max_bytes {
             pages.by_key.clear();
             pages.bytes = 0;
         }
@@ -150,6 +158,11 @@ mod tests {
     use super::*;
     use crate::store::ThreadCounts;
 
+    /// Pages that outlive any test, so no assertion depends on how fast the machine runs.
+    fn long_lived(max_bytes: usize) -> PageCache {
+        PageCache::new(Duration::from_secs(3600), max_bytes)
+    }
+
     fn key(tenant: &str) -> PageKey {
         PageKey {
             tenant_id: tenant.into(),
@@ -173,7 +186,7 @@ mod tests {
 
     #[test]
     fn serves_a_page_until_a_write_finishes() {
-        let cache = PageCache::default();
+        let cache = long_lived(MAX_BYTES);
         let read_at = cache.generation();
         cache.put(key("t1"), read_at, page(7));
         assert_eq!(cache.get(&key("t1")).map(|p| p.counts.total), Some(7));
@@ -184,23 +197,22 @@ mod tests {
 
     #[test]
     fn pages_past_the_memory_bound_start_the_cache_over() {
-        let cache = PageCache::default();
         let tenant = |i: usize| key(&format!("t{i:09}"));
-        let fit = MAX_BYTES / approx_bytes(&tenant(0), &page(1));
-        for i in 0..fit {
+        let per_page = approx_bytes(&tenant(0), &page(1));
+        // room for ten pages and a half
+        let cache = long_lived(10 * per_page + per_page / 2);
+        for i in 0..10 {
             cache.put(tenant(i), 0, page(1));
         }
         assert!(cache.get(&tenant(0)).is_some());
-        // a longer key than the others: more than the room left
-        let last = key("one tenant more");
-        cache.put(last.clone(), 0, page(1));
+        cache.put(tenant(10), 0, page(1));
         assert!(cache.get(&tenant(0)).is_none());
-        assert!(cache.get(&last).is_some());
+        assert!(cache.get(&tenant(10)).is_some());
     }
 
     #[test]
     fn a_page_read_before_a_write_finished_is_never_served() {
-        let cache = PageCache::default();
+        let cache = long_lived(MAX_BYTES);
         let read_at = cache.generation();
         // the write commits while the page's query runs
         cache.invalidate();

@@ -1,9 +1,10 @@
 //! Reading a thread's messages, recording replies and their delivery, and storing triage
 //! results.
 
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::{cursor, new_id, now_ms, rows, Engine, Store, StoreError};
+use super::{cursor, new_id, now_ms, placeholders, rows, Engine, Store, StoreError};
 use crate::domain::{
     Channel, DeliveryStatus, Direction, LanguageGuess, Message, TagScore, Urgency,
 };
@@ -148,6 +149,7 @@ impl Store {
                 "delivery status applies to outbound messages only".into(),
             ));
         }
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE messages SET delivery_status = $1, delivery_error = $2 \
              WHERE id = $3 AND tenant_id = $4",
@@ -156,8 +158,9 @@ impl Store {
         .bind(error)
         .bind(id)
         .bind(tenant_id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         self.get_message(tenant_id, id).await
     }
 
@@ -206,6 +209,12 @@ impl Store {
         &self,
         results: &[(String, Classified)],
     ) -> Result<(), StoreError> {
+        if self.engine == Engine::Sqlite {
+            for chunk in results.chunks(CLASSIFIED_PER_WRITE) {
+                self.store_classifications_at_once(chunk).await?;
+            }
+            return Ok(());
+        }
         let mut by_thread: Vec<(String, Vec<&(String, Classified)>)> = Vec::new();
         let mut conn = self.pool.acquire().await?;
         for item in results {
@@ -263,6 +272,66 @@ impl Store {
             }
             tx.commit().await?;
         }
+        Ok(())
+    }
+}
+
+/// Triage results one SQLite transaction stores; its statements bind five values per result.
+const CLASSIFIED_PER_WRITE: usize = 256;
+
+impl Store {
+    /// SQLite: the results and their threads' summaries in one transaction of five statements.
+    /// A SQLite transaction locks the whole database, so one per thread (as PostgreSQL's row
+    /// locks want) made the classifier take the write lock for every message it stored, each
+    /// time for six round trips to SQLite's thread, while the ingest writer waited its turn.
+    async fn store_classifications_at_once(
+        &self,
+        results: &[(String, Classified)],
+    ) -> Result<(), StoreError> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        // An operator's correction made before the classifier got here still wins.
+        let sql = format!(
+            "UPDATE messages SET \
+               tags = COALESCE((SELECT c.tags FROM label_corrections c \
+                                WHERE c.message_id = messages.id), v.tags), \
+               urgency = COALESCE((SELECT c.urgency FROM label_corrections c \
+                                   WHERE c.message_id = messages.id), v.urgency), \
+               language = v.language, language_confidence = v.confidence, classified_at = $1 \
+             FROM (SELECT column1 AS id, column2 AS tags, column3 AS urgency, \
+                     column4 AS language, column5 AS confidence FROM (VALUES {}) AS r) AS v \
+             WHERE messages.id = v.id",
+            placeholders::rows(2, results.len(), 5)
+        );
+        let mut query = sqlx::query(&sql).persistent(false).bind(now_ms());
+        for (message_id, result) in results {
+            query = query
+                .bind(message_id)
+                .bind(serde_json::to_string(&result.tags)?)
+                .bind(result.urgency.as_str())
+                .bind(&result.language)
+                .bind(f64::from(result.language_confidence.unwrap_or(0.0)));
+        }
+        query.execute(&mut *tx).await?;
+
+        let sql = format!(
+            "SELECT DISTINCT thread_id FROM messages WHERE id IN ({})",
+            placeholders::list(1, results.len())
+        );
+        let mut query = sqlx::query(&sql).persistent(false);
+        for (message_id, _) in results {
+            query = query.bind(message_id);
+        }
+        let threads = query
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|row| row.try_get::<String, _>("thread_id"))
+            .collect::<Result<Vec<_>, _>>()?;
+        refresh_threads_triage(&mut tx, &threads).await?;
+        tx.commit().await?;
         Ok(())
     }
 }
@@ -356,48 +425,117 @@ pub(super) async fn refresh_thread_triage(
         .bind(thread_id)
         .execute(&mut *conn)
         .await?;
-    let found = sqlx::query(
-        "SELECT direction, urgency, tags, language, language_confidence, body, sender_blocked \
-         FROM messages WHERE thread_id = $1 ORDER BY created_at, seq",
-    )
+    let found = sqlx::query(&format!(
+        "SELECT {TRIAGE_COLUMNS} FROM messages WHERE thread_id = $1 ORDER BY created_at, seq"
+    ))
     .bind(thread_id)
     .fetch_all(&mut *conn)
     .await?;
-    let mut urgency: Option<Urgency> = None;
-    let mut tags: Vec<String> = Vec::new();
-    let mut language = ThreadLanguage::new();
-    for row in &found {
-        if row.try_get::<String, _>("direction")? == Direction::Outbound.as_str() {
-            urgency = None;
-            continue;
-        }
-        if row.try_get::<i64, _>("sender_blocked")? != 0 {
-            continue;
-        }
-        if let Some(u) = row.try_get::<Option<String>, _>("urgency")? {
-            let u: Urgency = u.parse()?;
-            urgency = urgency.max(Some(u));
-            let scored: Vec<TagScore> = serde_json::from_str(&row.try_get::<String, _>("tags")?)?;
-            tags = scored.into_iter().map(|t| t.id).collect();
-        }
-        if let Some(code) = row.try_get::<Option<String>, _>("language")? {
-            let confidence = row
-                .try_get::<Option<f64>, _>("language_confidence")?
-                .map_or(1.0, |c| c as f32);
-            let words = Triage::word_count(&row.try_get::<String, _>("body")?);
-            language.observe(words, Some(&LanguageGuess { code, confidence }));
-        }
+    let summary = ThreadTriage::of(&found)?;
+    write_thread_triage(conn, &[(thread_id, summary)]).await
+}
+
+/// `refresh_thread_triage` for many threads at once, in three statements. For SQLite, whose
+/// transaction already holds the whole database.
+async fn refresh_threads_triage(
+    conn: &mut AnyConnection,
+    thread_ids: &[String],
+) -> Result<(), StoreError> {
+    if thread_ids.is_empty() {
+        return Ok(());
     }
-    let language = language.current().map(str::to_string);
-    sqlx::query(
-        "UPDATE threads SET urgency = $1, urgency_rank = $2, tags = $3, language = $4 WHERE id = $5",
-    )
-    .bind(urgency.map(Urgency::as_str))
-    .bind(urgency.map_or(0, Urgency::rank))
-    .bind(serde_json::to_string(&tags)?)
-    .bind(language)
-    .bind(thread_id)
-    .execute(&mut *conn)
-    .await?;
+    let sql = format!(
+        "SELECT thread_id, {TRIAGE_COLUMNS} FROM messages WHERE thread_id IN ({}) \
+         ORDER BY thread_id, created_at, seq",
+        placeholders::list(1, thread_ids.len())
+    );
+    let mut query = sqlx::query(&sql).persistent(false);
+    for id in thread_ids {
+        query = query.bind(id);
+    }
+    let found = query.fetch_all(&mut *conn).await?;
+    let mut summaries = Vec::with_capacity(thread_ids.len());
+    for rows in found.chunk_by(|a, b| {
+        a.try_get::<&str, _>("thread_id").ok() == b.try_get::<&str, _>("thread_id").ok()
+    }) {
+        let thread_id: &str = rows[0].try_get("thread_id")?;
+        summaries.push((thread_id, ThreadTriage::of(rows)?));
+    }
+    write_thread_triage(conn, &summaries).await
+}
+
+/// What `ThreadTriage::of` reads of each message.
+const TRIAGE_COLUMNS: &str =
+    "direction, urgency, tags, language, language_confidence, body, sender_blocked";
+
+/// A thread's urgency, tags and language as its messages make them.
+struct ThreadTriage {
+    urgency: Option<Urgency>,
+    tags: Vec<String>,
+    language: Option<String>,
+}
+
+impl ThreadTriage {
+    /// From the thread's messages (`TRIAGE_COLUMNS`), oldest first.
+    fn of(messages: &[AnyRow]) -> Result<Self, StoreError> {
+        let mut urgency: Option<Urgency> = None;
+        let mut tags: Vec<String> = Vec::new();
+        let mut language = ThreadLanguage::new();
+        for row in messages {
+            if row.try_get::<String, _>("direction")? == Direction::Outbound.as_str() {
+                urgency = None;
+                continue;
+            }
+            if row.try_get::<i64, _>("sender_blocked")? != 0 {
+                continue;
+            }
+            if let Some(u) = row.try_get::<Option<String>, _>("urgency")? {
+                let u: Urgency = u.parse()?;
+                urgency = urgency.max(Some(u));
+                let scored: Vec<TagScore> =
+                    serde_json::from_str(&row.try_get::<String, _>("tags")?)?;
+                tags = scored.into_iter().map(|t| t.id).collect();
+            }
+            if let Some(code) = row.try_get::<Option<String>, _>("language")? {
+                let confidence = row
+                    .try_get::<Option<f64>, _>("language_confidence")?
+                    .map_or(1.0, |c| c as f32);
+                let words = Triage::word_count(&row.try_get::<String, _>("body")?);
+                language.observe(words, Some(&LanguageGuess { code, confidence }));
+            }
+        }
+        Ok(ThreadTriage {
+            urgency,
+            tags,
+            language: language.current().map(str::to_string),
+        })
+    }
+}
+
+async fn write_thread_triage(
+    conn: &mut AnyConnection,
+    summaries: &[(&str, ThreadTriage)],
+) -> Result<(), StoreError> {
+    if summaries.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "UPDATE threads SET urgency = v.urgency, urgency_rank = v.urgency_rank, tags = v.tags, \
+           language = v.language \
+         FROM (SELECT column1 AS id, column2 AS urgency, column3 AS urgency_rank, \
+                 column4 AS tags, column5 AS language FROM (VALUES {}) AS r) AS v \
+         WHERE threads.id = v.id",
+        placeholders::rows(1, summaries.len(), 5)
+    );
+    let mut query = sqlx::query(&sql).persistent(false);
+    for (thread_id, summary) in summaries {
+        query = query
+            .bind(*thread_id)
+            .bind(summary.urgency.map(Urgency::as_str))
+            .bind(summary.urgency.map_or(0, Urgency::rank))
+            .bind(serde_json::to_string(&summary.tags)?)
+            .bind(summary.language.as_deref());
+    }
+    query.execute(&mut *conn).await?;
     Ok(())
 }

@@ -99,6 +99,11 @@ pub struct Store {
     compacting: Arc<AtomicBool>,
     keys: Arc<key_cache::KeyCache>,
     pages: Arc<page_cache::PageCache>,
+    /// SQLite's one write lock, taken in this process before the database's. Two of our
+    /// writers (the ingest queue and the triage worker) meeting at SQLite's lock would wait in
+    /// its busy handler, which sleeps 1, 2, 5, 10 ... 100 ms between tries; here the second
+    /// wakes the moment the first commits.
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -134,6 +139,9 @@ impl Store {
                 Engine::Postgres => 16,
             })
             .acquire_timeout(Duration::from_secs(10))
+            // A SQLite connection lives in this process and cannot drop away; pinging it before
+            // each use cost every query one more round trip to the connection's thread.
+            .test_before_acquire(engine == Engine::Postgres)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if engine == Engine::Sqlite {
@@ -163,6 +171,7 @@ impl Store {
             compacting: Arc::default(),
             keys: Arc::default(),
             pages: Arc::default(),
+            writer: Arc::default(),
         })
     }
 
@@ -176,16 +185,22 @@ impl Store {
         Ok(())
     }
 
-    /// Starts a write transaction. SQLite takes the write lock up front (`IMMEDIATE`) so two
-    /// writers queue on the busy timeout instead of one failing on lock upgrade.
+    /// Starts a write transaction. On SQLite this process's writers queue on `writer`, and the
+    /// database's lock is taken up front (`IMMEDIATE`) so that a writer of another process
+    /// waits on the busy timeout instead of failing on lock upgrade.
     async fn begin_write(&self) -> Result<WriteTx, StoreError> {
-        let tx = match self.engine {
-            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Engine::Postgres => self.pool.begin().await?,
+        let (tx, writer) = match self.engine {
+            Engine::Sqlite => {
+                let writer = self.writer.clone().lock_owned().await;
+                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                (tx, Some(writer))
+            }
+            Engine::Postgres => (self.pool.begin().await?, None),
         };
         Ok(WriteTx {
             tx,
             finished: Finished(self.pages.clone()),
+            _writer: writer,
         })
     }
 
@@ -199,11 +214,17 @@ impl Store {
 pub(crate) struct WriteTx {
     tx: Transaction<'static, sqlx::Any>,
     finished: Finished,
+    /// Held until the transaction has ended (fields drop in order).
+    _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl WriteTx {
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
-        let WriteTx { tx, finished } = self;
+        let WriteTx {
+            tx,
+            finished,
+            _writer,
+        } = self;
         tx.commit().await?;
         // only now, so a page read before the commit became visible is stale
         drop(finished);

@@ -1,4 +1,5 @@
-//! Numbered placeholders (`$1, $2, ...`) for statements whose length follows the batch.
+//! Numbered placeholders (`$1, $2, ...`) for statements whose length follows the batch, and the
+//! values bound to them.
 //!
 //! sqlx's `QueryBuilder` writes `?` for the `Any` driver, which PostgreSQL rejects, so the store
 //! numbers its own; both engines read `$N`.
@@ -31,6 +32,48 @@ pub(crate) fn rows(first: usize, rows: usize, columns: usize) -> String {
         out.push(')');
     }
     out
+}
+
+/// A bind value for a query assembled at run time.
+pub(crate) enum Param {
+    Int(i64),
+    Text(String),
+    /// A text column that may be NULL.
+    MaybeText(Option<String>),
+}
+
+/// Values for `$1, $2, ...` in the order they were pushed.
+#[derive(Default)]
+pub(crate) struct Params(Vec<Param>);
+
+impl Params {
+    /// Adds a value and returns its placeholder (`$n`).
+    pub(crate) fn push(&mut self, p: Param) -> String {
+        self.0.push(p);
+        format!("${}", self.0.len())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub(crate) fn append(&mut self, other: Params) {
+        self.0.extend(other.0);
+    }
+
+    pub(crate) fn bind_all<'q>(
+        self,
+        mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+        for p in self.0 {
+            query = match p {
+                Param::Int(v) => query.bind(v),
+                Param::Text(v) => query.bind(v),
+                Param::MaybeText(v) => query.bind(v),
+            };
+        }
+        query
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use sqlx::{AnyConnection, Row};
 
 use super::page_cache::PageKey;
+use super::placeholders::{Param, Params};
 use super::search::{contact_search_text, match_expression, thread_condition};
 use super::{cursor, now_ms, rows, Engine, Store, StoreError, ThreadCounts};
 use crate::domain::{Thread, ThreadStatus, UnknownVariant};
@@ -67,36 +68,6 @@ pub struct NewCustomer {
 }
 
 const ACTIVE_WINDOW_MS: i64 = 30 * 24 * 3600 * 1000;
-
-/// A bind value for a query assembled at run time, numbered in the order it was pushed.
-enum Param {
-    Int(i64),
-    Text(String),
-}
-
-#[derive(Default)]
-struct Params(Vec<Param>);
-
-impl Params {
-    /// Adds a value and returns its placeholder (`$n`).
-    fn push(&mut self, p: Param) -> String {
-        self.0.push(p);
-        format!("${}", self.0.len())
-    }
-
-    fn bind_all<'q>(
-        self,
-        mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-        for p in self.0 {
-            query = match p {
-                Param::Int(v) => query.bind(v),
-                Param::Text(v) => query.bind(v),
-            };
-        }
-        query
-    }
-}
 
 /// Keyset position for the activity-ordered views: (pinned, last_activity_at, id).
 type RecentKey = (i64, i64, String);

@@ -22,7 +22,12 @@ pub struct ThreadCounts {
 const COMPACT_AFTER: i64 = 256;
 
 impl Store {
+    /// Served from the page cache while no write has finished since they were read.
     pub async fn thread_counts(&self, tenant_id: &str) -> Result<ThreadCounts, StoreError> {
+        if let Some(counts) = self.pages.counts(tenant_id) {
+            return Ok(counts);
+        }
+        let generation = self.pages.generation();
         // SUM of BIGINT is NUMERIC on PostgreSQL, which the Any driver cannot decode.
         let row = sqlx::query(
             "SELECT tn.thread_count AS total, \
@@ -48,11 +53,13 @@ impl Store {
                 store.compacting.store(false, Ordering::Release);
             });
         }
-        Ok(ThreadCounts {
+        let counts = ThreadCounts {
             total: row.try_get("total")?,
             attention: row.try_get("attention")?,
             drafts: row.try_get("drafts")?,
-        })
+        };
+        self.pages.put_counts(tenant_id, generation, counts);
+        Ok(counts)
     }
 
     /// Folds the tenant's pending count deltas into its totals. A reader sees the deltas

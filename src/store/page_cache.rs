@@ -11,6 +11,10 @@
 //! process writing to the same database, or a write whose commit was cancelled mid-flight and
 //! landed after its bump.
 //!
+//! The header counts are kept the same way, per tenant: every list request carries them, a
+//! search too, and under load their query's round trip to the database cost as much as a
+//! cheap search's own.
+//!
 //! A page nobody has is read by one request while the others asking for it wait
 //! ([`PageCache::flight`]): when a page expired, the 32 connections of the load run used to all
 //! miss at once and queue 32 identical queries on two cores.
@@ -22,12 +26,16 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::threads::{ThreadFilter, ThreadPage};
+use super::ThreadCounts;
 
 const TTL: Duration = Duration::from_secs(1);
 
 /// Bounds the memory of many tenants' pages (a page holds each thread's whole last message,
 /// an email's included); a full cache starts over.
 const MAX_BYTES: usize = 64 << 20;
+
+/// Tenants whose counts are kept at most; past it the counts start over.
+const MAX_COUNTS: usize = 10_000;
 
 /// Locks that pages are read under, a page's chosen by its key's hash: a fixed set, so nothing
 /// grows with the keys, and two pages rarely share one.
@@ -49,6 +57,12 @@ struct Entry {
     bytes: usize,
 }
 
+struct Counts {
+    generation: u64,
+    at: Instant,
+    counts: ThreadCounts,
+}
+
 #[derive(Default)]
 struct Pages {
     by_key: HashMap<PageKey, Entry>,
@@ -58,6 +72,7 @@ struct Pages {
 pub(crate) struct PageCache {
     generation: AtomicU64,
     pages: Mutex<Pages>,
+    counts: Mutex<HashMap<String, Counts>>,
     flights: Vec<tokio::sync::Mutex<()>>,
     hasher: RandomState,
     ttl: Duration,
@@ -75,6 +90,7 @@ impl PageCache {
         PageCache {
             generation: AtomicU64::new(0),
             pages: Mutex::default(),
+            counts: Mutex::default(),
             flights: (0..FLIGHTS).map(|_| tokio::sync::Mutex::new(())).collect(),
             hasher: RandomState::new(),
             ttl,
@@ -128,6 +144,33 @@ impl PageCache {
                 at: Instant::now(),
                 page,
                 bytes,
+            },
+        );
+    }
+}
+
+impl PageCache {
+    pub(crate) fn counts(&self, tenant_id: &str) -> Option<ThreadCounts> {
+        let current = self.generation();
+        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        counts
+            .get(tenant_id)
+            .filter(|e| e.generation == current && e.at.elapsed() < self.ttl)
+            .map(|e| e.counts)
+    }
+
+    /// Like [`PageCache::put`]: `generation` is the one read before the counts were.
+    pub(crate) fn put_counts(&self, tenant_id: &str, generation: u64, counts: ThreadCounts) {
+        let mut all = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if all.len() >= MAX_COUNTS && !all.contains_key(tenant_id) {
+            all.clear();
+        }
+        all.insert(
+            tenant_id.to_string(),
+            Counts {
+                generation,
+                at: Instant::now(),
+                counts,
             },
         );
     }
@@ -208,6 +251,21 @@ mod tests {
         cache.put(tenant(10), 0, page(1));
         assert!(cache.get(&tenant(0)).is_none());
         assert!(cache.get(&tenant(10)).is_some());
+    }
+
+    #[test]
+    fn counts_are_served_until_a_write_finishes() {
+        let cache = long_lived(MAX_BYTES);
+        let counts = page(7).counts;
+        let read_at = cache.generation();
+        cache.put_counts("t1", read_at, counts);
+        assert_eq!(cache.counts("t1"), Some(counts));
+        assert_eq!(cache.counts("t2"), None);
+        cache.invalidate();
+        assert_eq!(cache.counts("t1"), None);
+        // read while that write committed
+        cache.put_counts("t1", read_at, counts);
+        assert_eq!(cache.counts("t1"), None);
     }
 
     #[test]

@@ -527,7 +527,8 @@ async fn write_thread_triage(
          WHERE threads.id = v.id",
         placeholders::rows(1, summaries.len(), 5)
     );
-    let mut query = sqlx::query(&sql).persistent(false);
+    // One thread at a time (PostgreSQL's path) is always the same statement: worth preparing.
+    let mut query = sqlx::query(&sql).persistent(summaries.len() == 1);
     for (thread_id, summary) in summaries {
         query = query
             .bind(*thread_id)

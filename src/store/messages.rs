@@ -201,10 +201,10 @@ impl Store {
             .await
     }
 
-    /// Stores triage results in one transaction per thread, refreshing each thread once. A
-    /// transaction holds one thread's lock (two only if a merge moved a message meanwhile), so
-    /// on PostgreSQL it cannot deadlock against an ingest batch, which locks its threads in
-    /// arrival order.
+    /// Stores triage results, refreshing each thread once. On PostgreSQL, one transaction per
+    /// thread: it holds one thread's lock (two only if a merge moved a message meanwhile), so
+    /// it cannot deadlock against an ingest batch, which locks its threads in arrival order.
+    /// On SQLite, whose writers take turns anyway, up to `CLASSIFIED_PER_WRITE` at once.
     pub async fn store_classifications(
         &self,
         results: &[(String, Classified)],
@@ -280,7 +280,7 @@ impl Store {
 const CLASSIFIED_PER_WRITE: usize = 256;
 
 impl Store {
-    /// SQLite: the results and their threads' summaries in one transaction of five statements.
+    /// SQLite: the results and their threads' summaries in one transaction of four statements.
     /// A SQLite transaction locks the whole database, so one per thread (as PostgreSQL's row
     /// locks want) made the classifier take the write lock for every message it stored, each
     /// time for six round trips to SQLite's thread, while the ingest writer waited its turn.
@@ -435,7 +435,7 @@ pub(super) async fn refresh_thread_triage(
     write_thread_triage(conn, &[(thread_id, summary)]).await
 }
 
-/// `refresh_thread_triage` for many threads at once, in three statements. For SQLite, whose
+/// `refresh_thread_triage` for many threads at once, in two statements. For SQLite, whose
 /// transaction already holds the whole database.
 async fn refresh_threads_triage(
     conn: &mut AnyConnection,

@@ -168,6 +168,14 @@ impl Store {
                 )
             });
         }
+        // PostgreSQL, likewise, would walk the view's index in order and test each thread
+        // against the candidates, expecting a page of them early: for a word in a third of the
+        // messages it read all 5,000 threads of the bench inbox, 300 ms. `+ 0` on the first
+        // sort key leaves it no index in that order, so it sorts the candidates instead.
+        let lead = match (&search, self.engine) {
+            (Some(_), Engine::Postgres) => " + 0",
+            _ => "",
+        };
         if let Some(search) = search {
             let m = params.push(Param::Text(search));
             sql.push_str(" AND ");
@@ -175,9 +183,13 @@ impl Store {
         }
         let limit = params.push(Param::Int(query.limit + 1));
         sql.push_str(&if attention {
-            format!(" ORDER BY t.urgency_rank DESC, t.waiting_since ASC, t.id ASC LIMIT {limit}")
+            format!(
+                " ORDER BY t.urgency_rank{lead} DESC, t.waiting_since ASC, t.id ASC LIMIT {limit}"
+            )
         } else {
-            format!(" ORDER BY t.pinned DESC, t.last_activity_at DESC, t.id DESC LIMIT {limit}")
+            format!(
+                " ORDER BY t.pinned{lead} DESC, t.last_activity_at DESC, t.id DESC LIMIT {limit}"
+            )
         });
         let found = params
             .bind_all(sqlx::query(&sql))

@@ -244,6 +244,11 @@ pub fn start_worker(store: Store, triage: Arc<TenantTriage>, wakeup: Arc<Notify>
         }
         loop {
             if let Err(e) = drain_once(&store, &triage).await {
+                // The server closed the store on its way out: nothing failed, and what is
+                // left unclassified waits for the next start.
+                if store.is_closed() {
+                    return;
+                }
                 tracing::error!(error = %e, "triage round failed; retrying");
             }
             tokio::select! {

@@ -207,6 +207,10 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    pub fn is_closed(&self) -> bool {
+        self.pool.is_closed()
+    }
 }
 
 /// A write transaction. However it ends (committed, rolled back, or dropped on an error or a

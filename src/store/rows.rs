@@ -8,13 +8,27 @@ use crate::domain::{
     CustomerRef, Draft, FollowUp, LastMessage, Message, TagScore, Thread, Urgency,
 };
 
+/// The columns a `Thread` is read from, over `t` (threads), `c` (its contact) and `lm` (its
+/// last message).
+macro_rules! thread_columns {
+    () => {
+        "t.id, t.status, t.pinned, t.blocked, t.needs_attention, t.waiting_since, \
+         t.last_activity_at, t.urgency, t.urgency_rank, t.language, t.tags, t.pending_drafts, \
+         c.id AS contact_id, c.is_customer, c.name, c.phone, c.email, lm.body AS lm_body, \
+         lm.direction AS lm_direction, lm.channel AS lm_channel"
+    };
+}
+
+/// `thread_columns!` alone, for queries that join the contact and last message themselves.
+pub(crate) const THREAD_COLUMNS: &str = thread_columns!();
+
 /// Everything a `Thread` needs; append `WHERE ...` to it.
-pub(crate) const THREAD_SELECT: &str = "SELECT t.id, t.status, t.pinned, t.blocked, \
-    t.needs_attention, t.waiting_since, t.last_activity_at, t.urgency, t.urgency_rank, \
-    t.language, t.tags, t.pending_drafts, c.id AS contact_id, c.is_customer, c.name, c.phone, \
-    c.email, lm.body AS lm_body, lm.direction AS lm_direction, lm.channel AS lm_channel \
-    FROM threads t JOIN contacts c ON c.id = t.contact_id \
-    LEFT JOIN messages lm ON lm.id = t.last_message_id";
+pub(crate) const THREAD_SELECT: &str = concat!(
+    "SELECT ",
+    thread_columns!(),
+    " FROM threads t JOIN contacts c ON c.id = t.contact_id \
+     LEFT JOIN messages lm ON lm.id = t.last_message_id"
+);
 
 pub(crate) fn thread(row: &AnyRow) -> Result<Thread, StoreError> {
     let is_customer: i64 = row.try_get("is_customer")?;

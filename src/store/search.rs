@@ -87,23 +87,23 @@ const RARE_MATCHES: u32 = 2_000;
 /// of forty fills the search window from these alone.
 const RECENT_SCAN: u32 = 20_000;
 
-/// SQL condition (on `t.id`) selecting threads whose contact or one of whose messages is among
-/// the newest matches of the expression bound at placeholder `m`, within the tenant bound at
-/// placeholder `t`. Rows are newest first by their insertion sequence, which the full-text
-/// index walks backwards and stops early.
-pub(crate) fn thread_condition(engine: Engine, m: &str, t: &str) -> String {
+/// SQL query for the ids of the threads whose contact or one of whose messages is among the
+/// newest matches of the expression bound at placeholder `m`, within the tenant bound at
+/// placeholder `t`; a thread may be listed twice. Rows are newest first by their insertion
+/// sequence, which the full-text index walks backwards and stops early.
+pub(crate) fn candidate_threads(engine: Engine, m: &str, t: &str) -> String {
     let w = SEARCH_WINDOW;
     match engine {
         Engine::Sqlite => format!(
-            "t.id IN (SELECT thread_id FROM (SELECT ms.thread_id FROM messages_fts f \
-                        JOIN messages ms ON ms.seq = f.rowid \
-                        WHERE messages_fts MATCH {m} AND ms.tenant_id = {t} \
-                        ORDER BY f.rowid DESC LIMIT {w}) \
-                      UNION SELECT th.id FROM (SELECT ct.id FROM contacts_fts cf \
-                        JOIN contacts ct ON ct.seq = cf.rowid \
-                        WHERE contacts_fts MATCH {m} AND ct.tenant_id = {t} \
-                        ORDER BY cf.rowid DESC LIMIT {w}) hit \
-                      JOIN threads th ON th.contact_id = hit.id)"
+            "SELECT thread_id FROM (SELECT ms.thread_id FROM messages_fts f \
+               JOIN messages ms ON ms.seq = f.rowid \
+               WHERE messages_fts MATCH {m} AND ms.tenant_id = {t} \
+               ORDER BY f.rowid DESC LIMIT {w}) \
+             UNION SELECT th.id FROM (SELECT ct.id FROM contacts_fts cf \
+               JOIN contacts ct ON ct.seq = cf.rowid \
+               WHERE contacts_fts MATCH {m} AND ct.tenant_id = {t} \
+               ORDER BY cf.rowid DESC LIMIT {w}) hit \
+             JOIN threads th ON th.contact_id = hit.id"
         ),
         // PostgreSQL's GIN index cannot be walked newest first. It is asked for up to
         // `RARE_MATCHES` matches in any order (a bitmap scan that stops there); when it has
@@ -113,33 +113,35 @@ pub(crate) fn thread_condition(engine: Engine, m: &str, t: &str) -> String {
         // too few matches does the index find the older ones. LIMIT over UNION ALL runs a
         // branch only if the ones before it left the window short; each branch's one-time
         // filter on the probe's count skips the other path. `body_tsv IS NOT NULL` (always
-        // true) is what lets the ordered reads use `messages_recent`.
+        // true) is what lets the ordered reads use `messages_recent`. The query the rows are
+        // tested against is a sub-select, so that it is parsed once, not once a row, under a
+        // generic plan (see `Store::read_threads`).
         Engine::Postgres => format!(
-            "t.id IN ((WITH probe AS MATERIALIZED (SELECT seq, thread_id FROM messages \
-                         WHERE tenant_id = {t} AND body_tsv @@ to_tsquery('simple', {m}) \
-                         LIMIT {RARE_MATCHES}) \
-                       SELECT thread_id FROM (\
-                        (SELECT p.thread_id FROM (SELECT seq, thread_id FROM probe \
-                          WHERE (SELECT count(*) FROM probe) < {RARE_MATCHES} \
-                          ORDER BY seq DESC) p) \
-                        UNION ALL \
-                        (SELECT r.thread_id FROM (SELECT thread_id, body_tsv FROM messages \
-                          WHERE tenant_id = {t} AND body_tsv IS NOT NULL \
-                            AND (SELECT count(*) FROM probe) >= {RARE_MATCHES} \
-                          ORDER BY seq DESC LIMIT {RECENT_SCAN}) r \
-                         WHERE r.body_tsv @@ to_tsquery('simple', {m})) \
-                        UNION ALL \
-                        (SELECT ms.thread_id FROM messages ms \
-                         WHERE ms.body_tsv @@ to_tsquery('simple', {m}) AND ms.tenant_id = {t} \
-                           AND (SELECT count(*) FROM probe) >= {RARE_MATCHES} \
-                           AND ms.seq < (SELECT coalesce(min(o.seq), 0) FROM (SELECT seq FROM messages \
-                             WHERE tenant_id = {t} AND body_tsv IS NOT NULL \
-                             ORDER BY seq DESC LIMIT {RECENT_SCAN}) o) \
-                         ORDER BY ms.seq DESC)) msg_hit LIMIT {w}) \
-                      UNION (SELECT th.id FROM (SELECT ct.id FROM contacts ct \
-                        WHERE ct.search_tsv @@ to_tsquery('simple', {m}) AND ct.tenant_id = {t} \
-                        ORDER BY ct.seq DESC LIMIT {w}) hit \
-                      JOIN threads th ON th.contact_id = hit.id))"
+            "(WITH probe AS MATERIALIZED (SELECT seq, thread_id FROM messages \
+                WHERE tenant_id = {t} AND body_tsv @@ to_tsquery('simple', {m}) \
+                LIMIT {RARE_MATCHES}) \
+              SELECT thread_id FROM (\
+               (SELECT p.thread_id FROM (SELECT seq, thread_id FROM probe \
+                 WHERE (SELECT count(*) FROM probe) < {RARE_MATCHES} \
+                 ORDER BY seq DESC) p) \
+               UNION ALL \
+               (SELECT r.thread_id FROM (SELECT thread_id, body_tsv FROM messages \
+                 WHERE tenant_id = {t} AND body_tsv IS NOT NULL \
+                   AND (SELECT count(*) FROM probe) >= {RARE_MATCHES} \
+                 ORDER BY seq DESC LIMIT {RECENT_SCAN}) r \
+                WHERE r.body_tsv @@ (SELECT to_tsquery('simple', {m}))) \
+               UNION ALL \
+               (SELECT ms.thread_id FROM messages ms \
+                WHERE ms.body_tsv @@ to_tsquery('simple', {m}) AND ms.tenant_id = {t} \
+                  AND (SELECT count(*) FROM probe) >= {RARE_MATCHES} \
+                  AND ms.seq < (SELECT coalesce(min(o.seq), 0) FROM (SELECT seq FROM messages \
+                    WHERE tenant_id = {t} AND body_tsv IS NOT NULL \
+                    ORDER BY seq DESC LIMIT {RECENT_SCAN}) o) \
+                ORDER BY ms.seq DESC)) msg_hit LIMIT {w}) \
+             UNION (SELECT th.id FROM (SELECT ct.id FROM contacts ct \
+               WHERE ct.search_tsv @@ to_tsquery('simple', {m}) AND ct.tenant_id = {t} \
+               ORDER BY ct.seq DESC LIMIT {w}) hit \
+             JOIN threads th ON th.contact_id = hit.id)"
         ),
     }
 }

@@ -89,7 +89,7 @@ const RECENT_SCAN: u32 = 20_000;
 
 /// SQL query for the ids of the threads whose contact or one of whose messages is among the
 /// newest matches of the expression bound at placeholder `m`, within the tenant bound at
-/// placeholder `t`; a thread may be listed twice. Rows are newest first by their insertion
+/// placeholder `t`, each thread once. Rows are newest first by their insertion
 /// sequence, which the full-text index walks backwards and stops early.
 pub(crate) fn candidate_threads(engine: Engine, m: &str, t: &str) -> String {
     let w = SEARCH_WINDOW;

@@ -557,6 +557,16 @@ async fn search_matches_name_phone_email_and_body(engine: Engine) {
     assert!(find("\"OR* NEAR(( -- ;").await.is_empty());
 }
 
+/// The ids of a thread page's threads, in order.
+fn thread_ids(page: &Value) -> Vec<String> {
+    page["threads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// A word in thousands of messages takes the other path on PostgreSQL (an ordered read of the
 /// newest messages instead of every match from the index): the newest matching threads are
 /// still found, and so is a rare word among them.
@@ -579,20 +589,12 @@ async fn search_finds_the_newest_matches_of_a_frequent_word(engine: Engine) {
         .buffer_unordered(16)
         .collect::<Vec<_>>()
         .await;
-    let ids = |v: &Value| -> Vec<String> {
-        v["threads"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["id"].as_str().unwrap().to_string())
-            .collect()
-    };
     let (status, found) = app.get("/v1/threads?q=furnace&limit=20").await;
     assert_eq!(status, 200, "{found}");
     let (_, all) = app.get("/v1/threads?limit=20").await;
     // Both list newest first, and every thread said "furnace" last.
-    assert_eq!(ids(&found).len(), 20, "{found}");
-    assert_eq!(ids(&found), ids(&all));
+    assert_eq!(thread_ids(&found).len(), 20, "{found}");
+    assert_eq!(thread_ids(&found), thread_ids(&all));
     let (_, rare) = app.get("/v1/threads?q=furnace%20serial%2088413").await;
     let rare = rare["threads"].as_array().unwrap().clone();
     assert_eq!(rare.len(), 1);
@@ -624,21 +626,13 @@ async fn search_pages_within_a_filter(engine: Engine) {
         let (s, _) = app.post(&format!("/v1/threads/{t}/read"), json!({})).await;
         assert_eq!(s, 200);
     }
-    let ids = |v: &Value| -> Vec<String> {
-        v["threads"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["id"].as_str().unwrap().to_string())
-            .collect()
-    };
     // Triage re-ranks Attention as it lands; compare against a settled order.
     let mut expected = Vec::new();
     for _ in 0..100 {
         let (_, page) = app.get("/v1/threads?filter=attention&limit=50").await;
         let threads = page["threads"].as_array().cloned().unwrap_or_default();
         if threads.len() == 8 && threads.iter().all(|t| !t["urgency"].is_null()) {
-            expected = ids(&page)
+            expected = thread_ids(&page)
                 .into_iter()
                 .filter(|id| leaks[2..].contains(id))
                 .collect();
@@ -657,7 +651,7 @@ async fn search_pages_within_a_filter(engine: Engine) {
         };
         let (s, page) = app.get(&path).await;
         assert_eq!(s, 200, "{page}");
-        seen.extend(ids(&page));
+        seen.extend(thread_ids(&page));
         match page["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_string()),
             None => break,
@@ -665,7 +659,7 @@ async fn search_pages_within_a_filter(engine: Engine) {
     }
     assert_eq!(seen, expected);
     let (_, all) = app.get("/v1/threads?filter=all&q=leak&limit=50").await;
-    assert_eq!(ids(&all).len(), 7);
+    assert_eq!(thread_ids(&all).len(), 7);
 }
 
 async fn messages_page_oldest_first_with_cursor(engine: Engine) {

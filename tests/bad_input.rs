@@ -5,7 +5,11 @@ mod common;
 use common::{decode, spawn_app, Engine};
 use serde_json::{json, Value};
 
-on_both_engines!(every_bad_request_is_a_clear_4xx, ops_endpoints_answer,);
+on_both_engines!(
+    every_bad_request_is_a_clear_4xx,
+    ops_endpoints_answer,
+    the_nul_character_is_stored_or_refused,
+);
 
 fn assert_error(status: u16, body: &Value, want_status: u16, want_type: &str) {
     assert_eq!(status, want_status, "{body}");
@@ -151,6 +155,61 @@ async fn every_bad_request_is_a_clear_4xx(engine: Engine) {
     // Nothing above disturbed the stored thread.
     let (_, list) = app.get("/v1/threads").await;
     assert_eq!(list["counts"]["total"], 1);
+}
+
+/// SQLite keeps a NUL character in text; PostgreSQL's text cannot hold one, so there it is the
+/// caller's 422, and neither engine answers 500.
+async fn the_nul_character_is_stored_or_refused(engine: Engine) {
+    let app = spawn_app(engine).await;
+    let (thread, _) = app.sms("+15125550100", "hello").await;
+    let refused = |s: u16, b: &Value| {
+        assert_error(s, b, 422, "validation");
+        assert!(
+            b["error"]["message"].as_str().unwrap_or("").contains("NUL"),
+            "{b}"
+        );
+    };
+
+    let (s, b) = app.get("/v1/threads/01a2%00b3").await;
+    match engine {
+        Engine::Sqlite => assert_error(s, &b, 404, "not_found"),
+        Engine::Postgres => refused(s, &b),
+    }
+    let (s, b) = app
+        .post(
+            "/v1/messages/inbound",
+            json!({"channel": "sms", "from": "+15125550101", "body": "a\u{0}b"}),
+        )
+        .await;
+    match engine {
+        Engine::Sqlite => assert_eq!(s, 201, "{b}"),
+        Engine::Postgres => refused(s, &b),
+    }
+    let (s, b) = app
+        .post(
+            &format!("/v1/threads/{thread}/messages"),
+            json!({"body": "on our way\u{0}", "channel": "sms", "author": "Sam"}),
+        )
+        .await;
+    match engine {
+        Engine::Sqlite => assert_eq!(s, 201, "{b}"),
+        Engine::Postgres => refused(s, &b),
+    }
+
+    // A refused ingest leaves the store as it was, and the next one lands.
+    let (status, _) = app
+        .post(
+            "/v1/messages/inbound",
+            json!({"channel": "sms", "from": "+15125550102", "body": "fine"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (_, list) = app.get("/v1/threads").await;
+    let total = match engine {
+        Engine::Sqlite => 3,
+        Engine::Postgres => 2,
+    };
+    assert_eq!(list["counts"]["total"], total, "{list}");
 }
 
 async fn ops_endpoints_answer(engine: Engine) {

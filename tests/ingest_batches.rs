@@ -8,9 +8,12 @@ use common::{fresh_database, Engine};
 use futures::future::join_all;
 use parley::contact::Handle;
 use parley::domain::{Channel, DraftStatus, Role};
-use parley::store::{InboundMessage, IngestQueue, NewDraft, Store};
+use parley::store::{InboundMessage, IngestQueue, NewDraft, Store, ThreadFilter, ThreadQuery};
 
-on_both_engines!(one_batch_reads_as_messages_one_by_one);
+on_both_engines!(
+    one_batch_reads_as_messages_one_by_one,
+    a_refused_message_fails_alone,
+);
 
 fn sms(from: &str, body: &str, external_id: Option<&str>, at_minute: u32) -> InboundMessage {
     InboundMessage {
@@ -25,6 +28,13 @@ fn sms(from: &str, body: &str, external_id: Option<&str>, at_minute: u32) -> Inb
         ),
         name: None,
         source: None,
+    }
+}
+
+fn email(from: &str, body: &str, at_minute: u32) -> InboundMessage {
+    InboundMessage {
+        channel: Channel::Email,
+        ..sms(from, body, None, at_minute)
     }
 }
 
@@ -72,6 +82,10 @@ async fn one_batch_reads_as_messages_one_by_one(engine: Engine) {
         .set_blocked(&tenant, &blocked.thread_id, true)
         .await
         .expect("block");
+    let unnamed = queue
+        .ingest(&tenant, email("pat@example.com", "do you do ducts?", 3))
+        .await
+        .expect("ingest");
 
     // One batch: the current-thread runtime queues every job before the writer task runs.
     let mut named = sms("+15125550103", "it's Dana by the way", None, 40);
@@ -84,6 +98,10 @@ async fn one_batch_reads_as_messages_one_by_one(engine: Engine) {
         sms("+15125550101", "need a quote", Some("old-1"), 1),
         sms("+15125550101", "any news?", None, 50),
         sms("+15125550102", "more spam", None, 51),
+        InboundMessage {
+            name: Some("Pat Okafor".into()),
+            ..email("pat@example.com", "also the attic", 52)
+        },
     ];
     let results: Vec<_> = join_all(batch.into_iter().map(|m| queue.ingest(&tenant, m)))
         .await
@@ -92,7 +110,7 @@ async fn one_batch_reads_as_messages_one_by_one(engine: Engine) {
         .expect("batch");
 
     let created: Vec<bool> = results.iter().map(|r| r.created).collect();
-    assert_eq!(created, [true, true, true, false, false, true, true]);
+    assert_eq!(created, [true, true, true, false, false, true, true, true]);
     assert_eq!(results[3].message.id, results[0].message.id);
     assert_eq!(results[4].message.id, drafted.message.id);
     let new_thread = &results[0].thread_id;
@@ -155,6 +173,67 @@ async fn one_batch_reads_as_messages_one_by_one(engine: Engine) {
     assert!(!thread.needs_attention);
     assert_eq!(thread.last_message.map(|m| m.body).as_deref(), Some("spam"));
 
+    // The known sender named by this batch: a customer now, found by the new name.
+    assert_eq!(results[7].thread_id, unnamed.thread_id);
+    let thread = store
+        .get_thread(&tenant, &unnamed.thread_id)
+        .await
+        .expect("thread");
+    assert_eq!(thread.customer.name.as_deref(), Some("Pat Okafor"));
+    assert!(thread.customer.id.is_some(), "a named sender is a customer");
+    let found = store
+        .list_threads(
+            &tenant,
+            &ThreadQuery {
+                filter: ThreadFilter::All,
+                q: Some("okafor".into()),
+                limit: 10,
+                cursor: None,
+            },
+        )
+        .await
+        .expect("search");
+    let found: Vec<&str> = found.threads.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(found, [unnamed.thread_id.as_str()]);
+
     let counts = store.thread_counts(&tenant).await.expect("counts");
-    assert_eq!((counts.total, counts.attention, counts.drafts), (3, 2, 0));
+    assert_eq!((counts.total, counts.attention, counts.drafts), (4, 3, 0));
+}
+
+/// PostgreSQL refuses text with a NUL character, failing the batch's one statement; the
+/// writer then retries each message on its own, so only that message fails.
+async fn a_refused_message_fails_alone(engine: Engine) {
+    let db = fresh_database(engine).await;
+    let store = Store::connect(&db.url).await.expect("connect");
+    let key = store
+        .create_key("Acme HVAC", Role::Agent)
+        .await
+        .expect("key");
+    let tenant = store
+        .authenticate(&key)
+        .await
+        .expect("auth")
+        .expect("principal")
+        .tenant_id;
+    let queue = IngestQueue::start(store.clone());
+
+    // One batch: the current-thread runtime queues every job before the writer task runs.
+    let batch = vec![
+        sms("+15125550101", "AC is out", Some("a"), 1),
+        sms("+15125550102", "pasted \u{0} junk", Some("b"), 2),
+        sms("+15125550103", "need a quote", Some("c"), 3),
+    ];
+    let results = join_all(batch.into_iter().map(|m| queue.ingest(&tenant, m))).await;
+    let ok: Vec<bool> = results.iter().map(Result::is_ok).collect();
+    match engine {
+        Engine::Sqlite => assert_eq!(ok, [true, true, true]),
+        Engine::Postgres => {
+            assert_eq!(ok, [true, false, true]);
+            let err = results[1].as_ref().err().map(ToString::to_string);
+            assert!(err.unwrap_or_default().contains("NUL"));
+        }
+    }
+    let counts = store.thread_counts(&tenant).await.expect("counts");
+    let stored = ok.iter().filter(|&&ok| ok).count() as i64;
+    assert_eq!(counts.total, stored);
 }

@@ -73,7 +73,7 @@ pub enum StoreError {
     #[error("the ingest queue has shut down")]
     Closed,
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -81,6 +81,21 @@ pub enum StoreError {
 impl From<UnknownVariant> for StoreError {
     fn from(e: UnknownVariant) -> Self {
         StoreError::Corrupt(e.to_string())
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        // PostgreSQL's text cannot hold the NUL character, which SQLite's and JSON's can: a
+        // value with one is the caller's to fix (22021 for a bound text, 22P05 for one inside
+        // JSON), not a failure of the database.
+        let code = e.as_database_error().and_then(|d| d.code());
+        if matches!(code.as_deref(), Some("22021" | "22P05")) {
+            return StoreError::Invalid(
+                "text must not contain the NUL character (\\u0000)".to_string(),
+            );
+        }
+        StoreError::Database(e)
     }
 }
 

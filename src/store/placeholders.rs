@@ -40,6 +40,8 @@ pub(crate) enum Param {
     Text(String),
     /// A text column that may be NULL.
     MaybeText(Option<String>),
+    /// An integer column that may be NULL.
+    MaybeInt(Option<i64>),
 }
 
 /// Values for `$1, $2, ...` in the order they were pushed.
@@ -70,6 +72,7 @@ impl Params {
                 Param::Int(v) => query.bind(v),
                 Param::Text(v) => query.bind(v),
                 Param::MaybeText(v) => query.bind(v),
+                Param::MaybeInt(v) => query.bind(v),
             };
         }
         query

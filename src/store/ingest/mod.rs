@@ -1,0 +1,547 @@
+//! Inbound messages: find or open the sender's thread, store the message, raise Attention.
+//!
+//! Ingests go through one writer task that commits whatever has queued up as a single
+//! transaction (group commit): each caller is acknowledged only after that commit, so a 2xx is
+//! durable, and the per-commit fsync is shared by the whole batch. A batch is worked out in
+//! memory, repeats inside it resolved the way one-by-one writes would resolve them, and then
+//! looked up and written set-wise by its engine's module: a few round trips a batch, whatever
+//! its size.
+
+mod postgres;
+mod sqlite;
+
+use std::collections::{HashMap, HashSet};
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+use tokio::sync::{mpsc, oneshot};
+
+use super::search::contact_search_text;
+use super::{new_id, now_ms, rows, Engine, Store, StoreError};
+use crate::contact::Handle;
+use crate::domain::{Channel, DeliveryStatus, Direction, Message};
+
+/// A validated inbound message.
+#[derive(Debug, Clone)]
+pub struct InboundMessage {
+    pub channel: Channel,
+    pub from: Handle,
+    pub body: String,
+    pub external_id: Option<String>,
+    /// Unix milliseconds; defaults to the time of ingest.
+    pub received_at: Option<i64>,
+    pub name: Option<String>,
+    pub source: Option<String>,
+}
+
+/// Result of an ingest; `created` is false when `external_id` was seen before.
+#[derive(Debug, Clone)]
+pub struct Ingested {
+    pub message: Message,
+    pub thread_id: String,
+    pub created: bool,
+}
+
+struct Job {
+    tenant_id: String,
+    message: InboundMessage,
+    reply: oneshot::Sender<Result<Ingested, StoreError>>,
+}
+
+/// Largest batch one commit carries; bounds how long the write lock is held.
+const MAX_BATCH: usize = 512;
+
+/// Handle to the group-commit writer. Cheap to clone.
+#[derive(Clone)]
+pub struct IngestQueue {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl IngestQueue {
+    /// Starts the writer task on the current runtime.
+    pub fn start(store: Store) -> Self {
+        let (jobs, rx) = mpsc::channel(MAX_BATCH * 8);
+        tokio::spawn(run_writer(store, rx));
+        IngestQueue { jobs }
+    }
+
+    /// Stores one message; returns once it is committed.
+    pub async fn ingest(
+        &self,
+        tenant_id: &str,
+        message: InboundMessage,
+    ) -> Result<Ingested, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            tenant_id: tenant_id.to_string(),
+            message,
+            reply,
+        };
+        self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+async fn run_writer(store: Store, mut rx: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let jobs = std::mem::take(&mut batch);
+        match commit_batch(&store, &jobs).await {
+            Ok(results) => {
+                for (job, result) in jobs.into_iter().zip(results) {
+                    // The caller may have gone away; its message is stored all the same.
+                    let _ = job.reply.send(Ok(result));
+                }
+            }
+            Err(err) => {
+                // One bad message must not fail its neighbours: retry each on its own.
+                tracing::warn!(error = %err, size = jobs.len(), "ingest batch failed, retrying singly");
+                for job in jobs {
+                    let result = commit_batch(&store, std::slice::from_ref(&job))
+                        .await
+                        .map(|mut r| r.remove(0));
+                    let _ = job.reply.send(result);
+                }
+            }
+        }
+    }
+}
+
+async fn commit_batch(store: &Store, jobs: &[Job]) -> Result<Vec<Ingested>, StoreError> {
+    let started = std::time::Instant::now();
+    let mut tx = store.begin_write().await?;
+    let mut results: Vec<Option<Ingested>> = vec![None; jobs.len()];
+    for (tenant_id, positions) in by_tenant(jobs) {
+        let messages: Vec<&InboundMessage> = positions.iter().map(|&i| &jobs[i].message).collect();
+        let stored = ingest_batch(&mut tx, store.engine(), tenant_id, &messages).await?;
+        for (i, ingested) in positions.into_iter().zip(stored) {
+            results[i] = Some(ingested);
+        }
+    }
+    tx.commit().await?;
+    metrics::counter!("parley_messages_ingested_total").increment(jobs.len() as u64);
+    // How well group commit groups: messages per commit, and how long each held the writer.
+    metrics::histogram!("parley_ingest_batch_messages").record(jobs.len() as f64);
+    metrics::histogram!("parley_ingest_commit_seconds").record(started.elapsed().as_secs_f64());
+    Ok(results.into_iter().flatten().collect())
+}
+
+/// The jobs' positions grouped by tenant, tenants in order of first appearance.
+fn by_tenant(jobs: &[Job]) -> Vec<(&str, Vec<usize>)> {
+    let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
+    for (i, job) in jobs.iter().enumerate() {
+        match groups.iter_mut().find(|(t, _)| *t == job.tenant_id) {
+            Some((_, positions)) => positions.push(i),
+            None => groups.push((&job.tenant_id, vec![i])),
+        }
+    }
+    groups
+}
+
+/// What one message of a batch turned out to be.
+enum Slot {
+    /// An earlier batch stored it under the same `external_id`.
+    Stored(Box<Message>),
+    /// An earlier message of this batch carries the same `external_id`.
+    Repeat(usize),
+    /// New: the next of the batch's new messages.
+    New,
+}
+
+/// A sender's contact and thread as this batch will leave them.
+struct Sender {
+    contact_id: String,
+    thread_id: String,
+    name: Option<String>,
+    /// The stored contact's handles (a customer may have both), for its search text.
+    phone: Option<String>,
+    email: Option<String>,
+    blocked: bool,
+    pending_drafts: i64,
+    write: SenderWrite,
+}
+
+/// What the batch must write for a sender besides its messages.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SenderWrite {
+    Nothing,
+    /// Known, and named for the first time by this batch.
+    Name,
+    /// First seen in this batch: a new contact and a thread whose activity starts `at` its
+    /// first message.
+    Open {
+        at: i64,
+    },
+}
+
+/// A thread's Attention update from the batch's unblocked messages to it.
+#[derive(Clone, Copy)]
+struct Touch<'a> {
+    thread_id: &'a str,
+    first_at: i64,
+    latest_at: i64,
+    /// The last message in batch order at `latest_at`, as one-by-one updates would leave it.
+    latest_id: &'a str,
+    /// The first of them, named in the stale reason of the thread's pending drafts.
+    first_id: &'a str,
+    stales_drafts: bool,
+}
+
+impl Touch<'_> {
+    fn stale_reason(&self) -> String {
+        format!(
+            "a new message from the customer arrived after this draft ({})",
+            self.first_id
+        )
+    }
+}
+
+/// A first-time sender's contact and thread, the thread already in the state the batch leaves
+/// it: PostgreSQL runs a batch's writes as one statement, whose parts cannot see each other's
+/// rows, so a thread cannot be inserted and then updated.
+struct Opened<'a> {
+    contact_id: &'a str,
+    thread_id: &'a str,
+    name: Option<&'a str>,
+    phone: Option<&'a str>,
+    email: Option<&'a str>,
+    /// The sender's first message in batch order.
+    first_at: i64,
+    /// Absent only if every message to it was from a blocked sender.
+    attention: Option<Touch<'a>>,
+}
+
+impl Opened<'_> {
+    fn search_text(&self) -> String {
+        contact_search_text(self.name, self.phone, self.email)
+    }
+
+    fn last_activity_at(&self) -> i64 {
+        self.attention
+            .map_or(self.first_at, |t| t.latest_at.max(self.first_at))
+    }
+}
+
+/// A known contact that this batch names.
+struct Named<'a> {
+    contact_id: &'a str,
+    name: &'a str,
+    search_text: String,
+}
+
+/// Everything one tenant's share of a batch writes.
+struct Writes<'a> {
+    tenant_id: &'a str,
+    /// When the opened threads were created.
+    now: i64,
+    opened: Vec<Opened<'a>>,
+    named: Vec<Named<'a>>,
+    /// The new messages, each with the handle it came from.
+    messages: Vec<(&'a Message, &'a str)>,
+    /// Attention updates of the threads that were stored before the batch.
+    touches: Vec<Touch<'a>>,
+}
+
+/// Stores one tenant's share of a batch: two lookups and one write, each a round trip that
+/// carries the whole batch. On PostgreSQL every statement is a round trip from the single
+/// writer task, and four per message held the writer under ~2,000 messages a second
+/// (BENCHMARKS.md, session 16).
+async fn ingest_batch(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    tenant_id: &str,
+    batch: &[&InboundMessage],
+) -> Result<Vec<Ingested>, StoreError> {
+    let stored = stored_by_external_id(conn, engine, tenant_id, batch).await?;
+    let mut first_with: HashMap<&str, usize> = HashMap::new();
+    let mut slots = Vec::with_capacity(batch.len());
+    let mut fresh: Vec<&InboundMessage> = Vec::new();
+    for (i, msg) in batch.iter().enumerate() {
+        let ext = msg.external_id.as_deref();
+        let slot = if let Some(message) = ext.and_then(|e| stored.get(e)) {
+            Slot::Stored(Box::new(message.clone()))
+        } else if let Some(&first) = ext.and_then(|e| first_with.get(e)) {
+            Slot::Repeat(first)
+        } else {
+            if let Some(ext) = ext {
+                first_with.insert(ext, i);
+            }
+            fresh.push(msg);
+            Slot::New
+        };
+        slots.push(slot);
+    }
+
+    let mut senders = known_senders(conn, engine, tenant_id, &fresh).await?;
+    let mut opened: Vec<&Handle> = Vec::new();
+    let mut messages = Vec::with_capacity(fresh.len());
+    for msg in &fresh {
+        let at = msg.received_at.unwrap_or_else(now_ms);
+        let name = msg.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
+        let sender = senders.entry(msg.from.clone()).or_insert_with(|| {
+            opened.push(&msg.from);
+            Sender {
+                contact_id: new_id(),
+                thread_id: new_id(),
+                name: None,
+                phone: None,
+                email: None,
+                blocked: false,
+                pending_drafts: 0,
+                write: SenderWrite::Open { at },
+            }
+        });
+        if let (Some(name), None) = (name, &sender.name) {
+            sender.name = Some(name.to_string());
+            if sender.write == SenderWrite::Nothing {
+                sender.write = SenderWrite::Name;
+            }
+        }
+        messages.push(Message {
+            id: new_id(),
+            thread_id: sender.thread_id.clone(),
+            direction: Direction::Inbound,
+            channel: msg.channel,
+            body: msg.body.clone(),
+            author: None,
+            delivery_status: DeliveryStatus::Received,
+            delivery_error: None,
+            created_at: super::to_time(at),
+            source: msg.source.clone(),
+            external_id: msg.external_id.clone(),
+            sender_blocked: sender.blocked,
+            tags: Vec::new(),
+            urgency: None,
+            language: None,
+        });
+    }
+
+    let writes = plan_writes(tenant_id, &fresh, &messages, &senders, &opened);
+    match engine {
+        Engine::Sqlite => sqlite::write(conn, &writes).await?,
+        Engine::Postgres => postgres::write(conn, &writes).await?,
+    }
+
+    let mut results: Vec<Ingested> = Vec::with_capacity(slots.len());
+    let mut messages = messages.into_iter();
+    for slot in slots {
+        let ingested = match slot {
+            Slot::Stored(message) => Ingested {
+                thread_id: message.thread_id.clone(),
+                message: *message,
+                created: false,
+            },
+            Slot::Repeat(first) => Ingested {
+                created: false,
+                ..results[first].clone()
+            },
+            Slot::New => {
+                let message = messages.next().ok_or_else(|| {
+                    StoreError::Corrupt("ingest batch lost a message".to_string())
+                })?;
+                Ingested {
+                    thread_id: message.thread_id.clone(),
+                    message,
+                    created: true,
+                }
+            }
+        };
+        results.push(ingested);
+    }
+    Ok(results)
+}
+
+/// The rows a batch writes, from its new messages and where their senders ended up.
+fn plan_writes<'a>(
+    tenant_id: &'a str,
+    fresh: &'a [&'a InboundMessage],
+    messages: &'a [Message],
+    senders: &'a HashMap<Handle, Sender>,
+    opened: &[&'a Handle],
+) -> Writes<'a> {
+    let new_threads: HashSet<&str> = senders
+        .values()
+        .filter(|s| matches!(s.write, SenderWrite::Open { .. }))
+        .map(|s| s.thread_id.as_str())
+        .collect();
+    let (new, known): (Vec<Touch<'a>>, Vec<Touch<'a>>) = touches(messages, senders)
+        .into_iter()
+        .partition(|t| new_threads.contains(t.thread_id));
+    let mut new: HashMap<&str, Touch<'a>> = new.into_iter().map(|t| (t.thread_id, t)).collect();
+    let mut writes = Writes {
+        tenant_id,
+        now: now_ms(),
+        opened: Vec::new(),
+        named: Vec::new(),
+        messages: fresh
+            .iter()
+            .zip(messages)
+            .map(|(msg, message)| (message, msg.from.as_str()))
+            .collect(),
+        touches: known,
+    };
+    // in the order the senders first wrote
+    for handle in opened {
+        let Some(sender) = senders.get(*handle) else {
+            continue;
+        };
+        let SenderWrite::Open { at } = sender.write else {
+            continue;
+        };
+        let (phone, email) = match handle {
+            Handle::Phone(p) => (Some(p.as_str()), None),
+            Handle::Email(e) => (None, Some(e.as_str())),
+        };
+        writes.opened.push(Opened {
+            contact_id: &sender.contact_id,
+            thread_id: &sender.thread_id,
+            name: sender.name.as_deref(),
+            phone,
+            email,
+            first_at: at,
+            attention: new.remove(sender.thread_id.as_str()),
+        });
+    }
+    for sender in senders.values().filter(|s| s.write == SenderWrite::Name) {
+        if let Some(name) = &sender.name {
+            writes.named.push(Named {
+                contact_id: &sender.contact_id,
+                name,
+                search_text: contact_search_text(
+                    Some(name),
+                    sender.phone.as_deref(),
+                    sender.email.as_deref(),
+                ),
+            });
+        }
+    }
+    writes
+}
+
+/// Messages of the batch already stored under their `external_id`, by that id.
+async fn stored_by_external_id(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    tenant_id: &str,
+    batch: &[&InboundMessage],
+) -> Result<HashMap<String, Message>, StoreError> {
+    let ids: Vec<&str> = batch
+        .iter()
+        .filter_map(|m| m.external_id.as_deref())
+        .collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let found = match engine {
+        Engine::Sqlite => sqlite::stored_messages(conn, tenant_id, &ids).await?,
+        Engine::Postgres => postgres::stored_messages(conn, tenant_id, &ids).await?,
+    };
+    let mut stored = HashMap::new();
+    for row in found {
+        let message = rows::message(&row)?;
+        if let Some(ext) = message.external_id.clone() {
+            stored.insert(ext, message);
+        }
+    }
+    Ok(stored)
+}
+
+/// The contacts and threads of the senders of `fresh` that are already stored.
+async fn known_senders(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    tenant_id: &str,
+    fresh: &[&InboundMessage],
+) -> Result<HashMap<Handle, Sender>, StoreError> {
+    let mut phones = Vec::new();
+    let mut emails = Vec::new();
+    for msg in fresh {
+        match &msg.from {
+            Handle::Phone(p) => phones.push(p.as_str()),
+            Handle::Email(e) => emails.push(e.as_str()),
+        }
+    }
+    for handles in [&mut phones, &mut emails] {
+        handles.sort_unstable();
+        handles.dedup();
+    }
+    if phones.is_empty() && emails.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let found = match engine {
+        Engine::Sqlite => sqlite::senders(conn, tenant_id, &phones, &emails).await?,
+        Engine::Postgres => postgres::senders(conn, tenant_id, &phones, &emails).await?,
+    };
+    let mut senders = HashMap::new();
+    for row in found {
+        let (handle, sender) = sender(&row)?;
+        senders.insert(handle, sender);
+    }
+    Ok(senders)
+}
+
+/// A row of an engine's sender lookup: the contact's `contact_id`, `name`, `phone` and
+/// `email`, which of the two it was found by (`found_by`), and its thread's `thread_id`,
+/// `blocked` and `pending_drafts`.
+fn sender(row: &AnyRow) -> Result<(Handle, Sender), StoreError> {
+    let phone: Option<String> = row.try_get("phone")?;
+    let email: Option<String> = row.try_get("email")?;
+    let found_by: String = row.try_get("found_by")?;
+    let handle = match (found_by.as_str(), &phone, &email) {
+        ("phone", Some(p), _) => Handle::Phone(p.clone()),
+        ("email", _, Some(e)) => Handle::Email(e.clone()),
+        _ => {
+            return Err(StoreError::Corrupt(format!(
+                "a contact found by its {found_by} has none"
+            )))
+        }
+    };
+    let sender = Sender {
+        contact_id: row.try_get("contact_id")?,
+        thread_id: row.try_get("thread_id")?,
+        name: row.try_get("name")?,
+        phone,
+        email,
+        blocked: row.try_get::<i64, _>("blocked")? != 0,
+        pending_drafts: row.try_get("pending_drafts")?,
+        write: SenderWrite::Nothing,
+    };
+    Ok((handle, sender))
+}
+
+/// One Attention update per thread that received an unblocked message, threads in the order
+/// their first message came.
+fn touches<'a>(messages: &'a [Message], senders: &HashMap<Handle, Sender>) -> Vec<Touch<'a>> {
+    let stales: HashSet<&str> = senders
+        .values()
+        .filter(|s| s.pending_drafts > 0)
+        .map(|s| s.thread_id.as_str())
+        .collect();
+    let mut touches: Vec<Touch<'a>> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for message in messages.iter().filter(|m| !m.sender_blocked) {
+        let at = message.created_at.timestamp_millis();
+        match index.get(message.thread_id.as_str()) {
+            Some(&i) => {
+                let touch = &mut touches[i];
+                touch.first_at = touch.first_at.min(at);
+                if at >= touch.latest_at {
+                    touch.latest_at = at;
+                    touch.latest_id = &message.id;
+                }
+            }
+            None => {
+                index.insert(&message.thread_id, touches.len());
+                touches.push(Touch {
+                    thread_id: &message.thread_id,
+                    first_at: at,
+                    latest_at: at,
+                    latest_id: &message.id,
+                    first_id: &message.id,
+                    stales_drafts: stales.contains(message.thread_id.as_str()),
+                });
+            }
+        }
+    }
+    touches
+}

@@ -4,7 +4,7 @@
 mod common;
 
 use chrono::{TimeZone, Utc};
-use common::{fresh_database, Engine};
+use common::{fresh_database, Engine, TestDb};
 use futures::future::join_all;
 use parley::contact::Handle;
 use parley::domain::{Channel, DraftStatus, Role};
@@ -38,7 +38,9 @@ fn email(from: &str, body: &str, at_minute: u32) -> InboundMessage {
     }
 }
 
-async fn one_batch_reads_as_messages_one_by_one(engine: Engine) {
+/// A fresh store with one tenant, and an ingest queue on it; the database lives as long as the
+/// first value.
+async fn one_tenant(engine: Engine) -> (TestDb, Store, String, IngestQueue) {
     let db = fresh_database(engine).await;
     let store = Store::connect(&db.url).await.expect("connect");
     let key = store
@@ -52,6 +54,11 @@ async fn one_batch_reads_as_messages_one_by_one(engine: Engine) {
         .expect("principal")
         .tenant_id;
     let queue = IngestQueue::start(store.clone());
+    (db, store, tenant, queue)
+}
+
+async fn one_batch_reads_as_messages_one_by_one(engine: Engine) {
+    let (_db, store, tenant, queue) = one_tenant(engine).await;
 
     // Earlier batches: a customer with a pending draft, a blocked sender, one stored message.
     let drafted = queue
@@ -203,19 +210,7 @@ async fn one_batch_reads_as_messages_one_by_one(engine: Engine) {
 /// PostgreSQL refuses text with a NUL character, failing the batch's one statement; the
 /// writer then retries each message on its own, so only that message fails.
 async fn a_refused_message_fails_alone(engine: Engine) {
-    let db = fresh_database(engine).await;
-    let store = Store::connect(&db.url).await.expect("connect");
-    let key = store
-        .create_key("Acme HVAC", Role::Agent)
-        .await
-        .expect("key");
-    let tenant = store
-        .authenticate(&key)
-        .await
-        .expect("auth")
-        .expect("principal")
-        .tenant_id;
-    let queue = IngestQueue::start(store.clone());
+    let (_db, store, tenant, queue) = one_tenant(engine).await;
 
     // One batch: the current-thread runtime queues every job before the writer task runs.
     let batch = vec![

@@ -207,7 +207,8 @@ struct Opened<'a> {
     email: Option<&'a str>,
     /// The sender's first message in batch order.
     first_at: i64,
-    /// Absent only if every message to it was from a blocked sender.
+    /// The update its unblocked messages make. A first-time sender is never blocked, so this
+    /// is always there; without it the thread is stored quiet rather than given a wait clock.
     attention: Option<Touch<'a>>,
 }
 

@@ -5,7 +5,7 @@
 //!
 //! Search looks at the newest `SEARCH_WINDOW` matching messages and contacts, not at every
 //! match: a word like "furnace" is in a sixth of a busy inbox's million messages, and finding
-//! every thread that ever said it costs half a second where the newest few hundred cost a
+//! every thread that ever said it costs a second where the newest few hundred cost a
 //! millisecond. The matching threads then list in the view's usual order. Older matches of a
 //! frequent word are reached by adding a word, a name or a number to the query.
 
@@ -76,24 +76,13 @@ pub(crate) fn match_expression(engine: Engine, query: &str) -> Option<String> {
 /// looks at (see the module doc).
 pub(crate) const SEARCH_WINDOW: u32 = 500;
 
-/// On PostgreSQL, how many matches the full-text index is asked for before the search decides
-/// how to find the newest ones. Fewer than this (a name, a number, an uncommon word): all of
-/// them are fetched and sorted, a few milliseconds. This many or more: the word is frequent,
-/// and the newest messages are read in order instead (`RECENT_SCAN`).
-const RARE_MATCHES: u32 = 2_000;
-
-/// On PostgreSQL, how many of the newest messages a frequent word is looked for in, one by
-/// one, before the full-text index is asked for older matches: a word in more than one message
-/// of forty fills the search window from these alone.
-const RECENT_SCAN: u32 = 20_000;
-
 /// SQL query for the ids of the threads whose contact or one of whose messages is among the
 /// newest matches of the expression bound at placeholder `m`, within the tenant bound at
-/// placeholder `t`, each thread once. Rows are newest first by their insertion
-/// sequence, which the full-text index walks backwards and stops early.
+/// placeholder `t`, each thread once. Newest is by insertion sequence.
 pub(crate) fn candidate_threads(engine: Engine, m: &str, t: &str) -> String {
     let w = SEARCH_WINDOW;
     match engine {
+        // FTS5 walks its rowids, the insertion sequence, backwards and stops at the window.
         Engine::Sqlite => format!(
             "SELECT thread_id FROM (SELECT ms.thread_id FROM messages_fts f \
                JOIN messages ms ON ms.seq = f.rowid \
@@ -105,39 +94,25 @@ pub(crate) fn candidate_threads(engine: Engine, m: &str, t: &str) -> String {
                ORDER BY cf.rowid DESC LIMIT {w}) hit \
              JOIN threads th ON th.contact_id = hit.id"
         ),
-        // PostgreSQL's GIN index cannot be walked newest first. It is asked for up to
-        // `RARE_MATCHES` matches in any order (a bitmap scan that stops there); when it has
-        // fewer, those are all the matches, and the newest of them are the answer. A frequent
-        // word instead reads the newest `RECENT_SCAN` messages in order and tests them one by
-        // one (the word fills the window there and the query stops), and only when they hold
-        // too few matches does the index find the older ones. LIMIT over UNION ALL runs a
-        // branch only if the ones before it left the window short; each branch's one-time
-        // filter on the probe's count skips the other path. `body_tsv IS NOT NULL` (always
-        // true) is what lets the ordered reads use `messages_recent`. The query the rows are
-        // tested against is a sub-select, so that it is parsed once, not once a row, under a
-        // generic plan (see `Store::read_threads`).
+        // PostgreSQL's GIN index cannot be walked newest first, so the messages are indexed
+        // by bucket of insertion numbers (migrations/postgres/…_bucketed_search.sql), and the
+        // search asks for one bucket's matches at a time, from the tenant's newest bucket down
+        // to its oldest, each bucket's sorted newest first. LIMIT stops the walk: a frequent
+        // word is done within the first bucket or two, and a rare one costs an index probe per
+        // bucket (131 buckets at 1M messages: 1 ms for a word no message holds, 5 ms for two
+        // words that are each common but never together). The query is a sub-select so that
+        // it is parsed once, not once a bucket.
         Engine::Postgres => format!(
-            "(WITH probe AS MATERIALIZED (SELECT seq, thread_id FROM messages \
-                WHERE tenant_id = {t} AND body_tsv @@ to_tsquery('simple', {m}) \
-                LIMIT {RARE_MATCHES}) \
-              SELECT thread_id FROM (\
-               (SELECT p.thread_id FROM (SELECT seq, thread_id FROM probe \
-                 WHERE (SELECT count(*) FROM probe) < {RARE_MATCHES} \
-                 ORDER BY seq DESC) p) \
-               UNION ALL \
-               (SELECT r.thread_id FROM (SELECT thread_id, body_tsv FROM messages \
-                 WHERE tenant_id = {t} AND body_tsv IS NOT NULL \
-                   AND (SELECT count(*) FROM probe) >= {RARE_MATCHES} \
-                 ORDER BY seq DESC LIMIT {RECENT_SCAN}) r \
-                WHERE r.body_tsv @@ (SELECT to_tsquery('simple', {m}))) \
-               UNION ALL \
-               (SELECT ms.thread_id FROM messages ms \
-                WHERE ms.body_tsv @@ to_tsquery('simple', {m}) AND ms.tenant_id = {t} \
-                  AND (SELECT count(*) FROM probe) >= {RARE_MATCHES} \
-                  AND ms.seq < (SELECT coalesce(min(o.seq), 0) FROM (SELECT seq FROM messages \
-                    WHERE tenant_id = {t} AND body_tsv IS NOT NULL \
-                    ORDER BY seq DESC LIMIT {RECENT_SCAN}) o) \
-                ORDER BY ms.seq DESC)) msg_hit LIMIT {w}) \
+            "(SELECT hit.thread_id FROM (SELECT max(seq) AS newest, min(seq) AS oldest \
+                FROM messages WHERE tenant_id = {t} AND seq > 0) span \
+              CROSS JOIN LATERAL generate_series(message_search_bucket(span.newest), \
+                message_search_bucket(span.oldest), -1) bucket \
+              CROSS JOIN LATERAL (SELECT ms.thread_id FROM messages ms \
+                WHERE ms.tenant_id = {t} \
+                  AND message_search_lexemes(ms.tenant_id, ms.seq, ms.body) \
+                    @@ message_search_query({t}, bucket, (SELECT to_tsquery('simple', {m}))) \
+                ORDER BY ms.seq DESC) hit \
+              LIMIT {w}) \
              UNION (SELECT th.id FROM (SELECT ct.id FROM contacts ct \
                WHERE ct.search_tsv @@ to_tsquery('simple', {m}) AND ct.tenant_id = {t} \
                ORDER BY ct.seq DESC LIMIT {w}) hit \

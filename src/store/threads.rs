@@ -244,8 +244,9 @@ impl Store {
     /// Runs a PostgreSQL search under a generic plan. Planning the search query for its
     /// parameters took 2-4 ms, ten times what running it takes for most searches, and the
     /// server never switched to its generic plan by itself (it prices that plan above the
-    /// custom ones). The query's shape already fixes the plan: which of its branches runs is
-    /// decided at run time. `SET LOCAL` keeps the setting to this one transaction.
+    /// custom ones). The query's shape already fixes the plan: how far its walk over the
+    /// message index goes is decided at run time. `SET LOCAL` keeps the setting to this one
+    /// transaction.
     async fn fetch_with_generic_plan<'q>(
         &self,
         query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,

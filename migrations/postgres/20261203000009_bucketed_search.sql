@@ -14,7 +14,9 @@
 -- The prefix is `S`, eight hex digits of the tenant id's MD5, the bucket number, then `W`:
 -- upper-case letters, which no lexeme of the lower-cased `simple` configuration contains, so a
 -- user's term can never match one by accident. A hash collision between two tenants only costs
--- speed: the search keeps its `tenant_id =` condition.
+-- speed: the search keeps its `tenant_id =` condition. Buckets count insertion numbers across
+-- all tenants, so a tenant among many spans more buckets than it fills, and a rare word costs
+-- a probe for each of them.
 --
 -- The functions have SQL-standard bodies: their references are bound when they are created, so
 -- an index expression calling them does not depend on the search path it is evaluated under
@@ -29,18 +31,20 @@ CREATE FUNCTION message_search_prefix(tenant TEXT, bucket BIGINT) RETURNS TEXT
     RETURN 'S' || substr(md5(tenant), 1, 8) || bucket::text || 'W';
 
 -- Words of 200 characters or more are dropped first: prefixed, they could pass the 2 KB limit
--- of a lexeme, and that would refuse the message. Nobody searches for them.
+-- of a lexeme, and that would refuse the message. Nobody searches for them. In the tsvector's
+-- text form each lexeme opens with a quote after a space (the leading one is added here), and
+-- its letters and digits hold neither: a plain `replace` puts the prefix in, at half the cost of
+-- a regular expression (11 against 20 µs a message).
 CREATE FUNCTION message_search_lexemes(tenant TEXT, seq BIGINT, body TEXT) RETURNS TSVECTOR
     IMMUTABLE STRICT PARALLEL SAFE LANGUAGE sql
-    RETURN regexp_replace(
-        to_tsvector('simple', regexp_replace(
+    RETURN replace(
+        ' ' || to_tsvector('simple', regexp_replace(
             regexp_replace(body, '[[:alnum:]]{200,}', ' ', 'g'), '[^[:alnum:]]+', ' ', 'g'))::text,
-        '''([^'']*)''',
-        '''' || message_search_prefix(tenant, message_search_bucket(seq)) || '\1''',
-        'g')::tsvector;
+        ' ''',
+        ' ''' || message_search_prefix(tenant, message_search_bucket(seq)))::tsvector;
 
 -- The query's lexemes hold only letters and digits (src/store/search.rs), never the quote this
--- rewrites around.
+-- rewrites around; a query's text also has closing quotes, and operators before its lexemes.
 CREATE FUNCTION message_search_query(tenant TEXT, bucket BIGINT, query TSQUERY) RETURNS TSQUERY
     IMMUTABLE STRICT PARALLEL SAFE LANGUAGE sql
     RETURN regexp_replace(

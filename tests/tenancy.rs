@@ -26,6 +26,25 @@ async fn another_tenant_sees_nothing_of_ours(engine: Engine) {
     assert_eq!(found["threads"], json!([]));
     let (_, found) = app.get_as(&rival, "/v1/threads?q=5125550100").await;
     assert_eq!(found["threads"], json!([]));
+    // With messages of their own, stored beside ours, they find only those.
+    let (s, own) = app
+        .post_as(
+            &rival,
+            "/v1/messages/inbound",
+            json!({"channel": "sms", "from": "+15125550199", "body": "our gate code is 9090"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{own}");
+    let (_, found) = app.get_as(&rival, "/v1/threads?q=4411").await;
+    assert_eq!(found["threads"], json!([]));
+    let (_, found) = app.get_as(&rival, "/v1/threads?q=gate%20code").await;
+    let found = found["threads"].as_array().unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["id"], own["thread_id"]);
+    let (_, found) = app.get("/v1/threads?q=gate%20code").await;
+    let found = found["threads"].as_array().unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["id"], thread.as_str());
 
     // Every thread route answers 404, never 403, so ids do not leak existence.
     for path in [

@@ -95,21 +95,21 @@ pub(crate) fn candidate_threads(engine: Engine, m: &str, t: &str) -> String {
              JOIN threads th ON th.contact_id = hit.id"
         ),
         // PostgreSQL's GIN index cannot be walked newest first, so the messages are indexed
-        // by bucket of insertion numbers (migrations/postgres/…_bucketed_search.sql), and the
-        // search asks for one bucket's matches at a time, from the tenant's newest bucket down
-        // to its oldest, each bucket's sorted newest first. LIMIT stops the walk: a frequent
-        // word is done within the first bucket or two, and a rare one costs an index probe per
-        // bucket (131 buckets at 1M messages: 1 ms for a word no message holds, 5 ms for two
-        // words that are each common but never together). The query is a sub-select so that
-        // it is parsed once, not once a bucket.
+        // by tenant and bucket of ~8,192 of the tenant's messages
+        // (migrations/postgres/…_bucketed_search.sql), and the search asks for one bucket's
+        // matches at a time, from the tenant's newest bucket down to its first, each bucket's
+        // sorted newest first. LIMIT stops the walk: a frequent word is done within the first
+        // bucket or two, and a rare one costs an index probe per bucket (~130 buckets at 1M
+        // messages: 1 ms for a word no message holds, 5 ms for two words that are each common
+        // but never together). The query is a sub-select so that it is parsed once, not once a
+        // bucket.
         Engine::Postgres => format!(
-            "(SELECT hit.thread_id FROM (SELECT max(seq) AS newest, min(seq) AS oldest \
-                FROM messages WHERE tenant_id = {t} AND seq > 0) span \
-              CROSS JOIN LATERAL generate_series(message_search_bucket(span.newest), \
-                message_search_bucket(span.oldest), -1) bucket \
+            "(SELECT hit.thread_id FROM generate_series(\
+                (SELECT message_search_bucket(tn.messages_ingested) FROM tenants tn \
+                 WHERE tn.id = {t}), 0, -1) bucket \
               CROSS JOIN LATERAL (SELECT ms.thread_id FROM messages ms \
                 WHERE ms.tenant_id = {t} \
-                  AND message_search_lexemes(ms.tenant_id, ms.seq, ms.body) \
+                  AND message_search_lexemes(ms.tenant_id, ms.search_bucket, ms.body) \
                     @@ message_search_query({t}, bucket, (SELECT to_tsquery('simple', {m}))) \
                 ORDER BY ms.seq DESC) hit \
               LIMIT {w}) \

@@ -74,6 +74,10 @@ pub(super) async fn senders(
 /// table end to end than probe its index 100 times: the Attention update read all 5,000
 /// threads of a tenant, 3.5 ms a batch. `= ANY (ARRAY(...))` on the key makes each update a
 /// lookup by index whatever the estimate.
+///
+/// The tenant's row counts the batch's new threads and messages, and the count before the
+/// batch numbers its messages into the search index's buckets (`RETURNING` is how one part of
+/// the statement hands a value to another).
 const WRITE: &str = "\
     WITH opened AS ( \
       SELECT * FROM jsonb_to_recordset($2::jsonb) AS v(contact_id text, thread_id text, \
@@ -92,8 +96,10 @@ const WRITE: &str = "\
         last_activity_at, $7 \
       FROM opened \
     ), counted AS ( \
-      UPDATE tenants SET thread_count = thread_count + (SELECT count(*) FROM opened) \
-      WHERE id = $1 AND EXISTS (SELECT 1 FROM opened) \
+      UPDATE tenants SET thread_count = thread_count + (SELECT count(*) FROM opened), \
+        messages_ingested = messages_ingested + $10 \
+      WHERE id = $1 \
+      RETURNING messages_ingested - $10 AS before \
     ), names AS ( \
       SELECT * FROM jsonb_to_recordset($3::jsonb) AS v(contact_id text, name text, \
         search_text text) \
@@ -104,12 +110,13 @@ const WRITE: &str = "\
         AND contacts.id = ANY (ARRAY(SELECT contact_id FROM names)) \
     ), new_messages AS ( \
       INSERT INTO messages (id, tenant_id, thread_id, direction, channel, body, sender, source, \
-        external_id, delivery_status, sender_blocked, created_at) \
+        external_id, delivery_status, sender_blocked, created_at, search_bucket) \
       SELECT id, $1, thread_id, $8, channel, body, sender, source, external_id, $9, \
-        sender_blocked, created_at \
+        sender_blocked, created_at, \
+        message_search_bucket((SELECT before FROM counted) + ordinal) \
       FROM jsonb_to_recordset($4::jsonb) AS v(id text, thread_id text, channel text, \
         body text, sender text, source text, external_id text, sender_blocked bigint, \
-        created_at bigint) \
+        created_at bigint, ordinal bigint) \
     ), touched AS ( \
       SELECT * FROM jsonb_to_recordset($5::jsonb) AS v(thread_id text, first_at bigint, \
         latest_at bigint, latest_id text) \
@@ -160,6 +167,9 @@ struct NamedRow<'a> {
 
 #[derive(Serialize)]
 struct MessageRow<'a> {
+    /// Its place among the batch's new messages, which numbers it among the tenant's for the
+    /// search index (migrations/postgres/…_bucketed_search.sql).
+    ordinal: i64,
     id: &'a str,
     thread_id: &'a str,
     channel: &'a str,
@@ -216,7 +226,9 @@ pub(super) async fn write(conn: &mut AnyConnection, w: &Writes<'_>) -> Result<()
     let messages: Vec<MessageRow> = w
         .messages
         .iter()
-        .map(|(m, sender)| MessageRow {
+        .zip(0..)
+        .map(|((m, sender), ordinal)| MessageRow {
+            ordinal,
             id: &m.id,
             thread_id: &m.thread_id,
             channel: m.channel.as_str(),
@@ -257,6 +269,7 @@ pub(super) async fn write(conn: &mut AnyConnection, w: &Writes<'_>) -> Result<()
         .bind(w.now)
         .bind(Direction::Inbound.as_str())
         .bind(DeliveryStatus::Received.as_str())
+        .bind(messages.len() as i64)
         .execute(&mut *conn)
         .await?;
     Ok(())

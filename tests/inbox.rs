@@ -12,6 +12,7 @@ on_both_engines!(
     ingest_is_idempotent_on_external_id,
     one_thread_per_customer_across_channels_and_formats,
     unknown_contact_becomes_customer_and_threads_merge,
+    a_merge_racing_new_messages_loses_none,
     attention_tracks_unanswered_inbound,
     header_counts_stay_exact_across_compaction,
     blocked_sender_is_stored_but_never_raises_attention,
@@ -120,6 +121,59 @@ async fn unknown_contact_becomes_customer_and_threads_merge(engine: Engine) {
     // Later texts from that phone land in the merged thread.
     let (t, _) = app.sms("5125550142", "thanks").await;
     assert_eq!(t, customer_thread);
+}
+
+/// The business merges two threads while the customer keeps writing to both. On PostgreSQL
+/// the merge, the ingest batches and the classifier's writes lock the same rows (the tenant's,
+/// the threads', the messages'): a batch may find the thread it resolved a sender to deleted,
+/// and a merge may find messages in the thread it is folding. Neither may reach the client as
+/// an error, and no message may be lost.
+async fn a_merge_racing_new_messages_loses_none(engine: Engine) {
+    let app = spawn_app(engine).await;
+    for round in 0..8 {
+        let email = format!("pat{round}@example.com");
+        let phone = format!("+1512555{:04}", 3000 + round);
+        let (s, v) = app
+            .post(
+                "/v1/messages/inbound",
+                json!({"channel": "email", "from": email, "body": "quote please"}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        let (unknown, _) = app.sms(&phone, "this is pat").await;
+        let path = format!("/v1/threads/{unknown}/customer");
+        let merge = app.post(
+            &path,
+            json!({"name": format!("Pat {round}"), "email": email}),
+        );
+        let writes = futures::future::join_all((0..10).map(|i| {
+            let (channel, from) = if i % 2 == 0 {
+                ("sms", phone.as_str())
+            } else {
+                ("email", email.as_str())
+            };
+            app.post(
+                "/v1/messages/inbound",
+                json!({"channel": channel, "from": from, "body": format!("update {i}")}),
+            )
+        }));
+        let ((s, merged), written) = tokio::join!(merge, writes);
+        assert_eq!(s, 200, "round {round}: {merged}");
+        for (s, v) in written {
+            assert_eq!(s, 201, "round {round}: {v}");
+        }
+        let survivor = merged["id"].as_str().unwrap();
+        let (_, page) = app
+            .get(&format!("/v1/threads/{survivor}/messages?limit=100"))
+            .await;
+        assert_eq!(
+            page["messages"].as_array().unwrap().len(),
+            12,
+            "round {round}: {page}"
+        );
+    }
+    let (_, list) = app.get("/v1/threads").await;
+    assert_eq!(list["counts"]["total"], 8);
 }
 
 async fn attention_tracks_unanswered_inbound(engine: Engine) {

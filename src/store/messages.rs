@@ -228,6 +228,19 @@ impl Store {
         let now = now_ms();
         for (_, items) in by_thread {
             let mut tx = self.begin_write().await?;
+            // A merge (`add_customer`) locks the tenant's row, then threads, then messages;
+            // here messages come before their thread, so the two could deadlock. A key-share
+            // lock on the tenant's row makes them take turns, and does not hold up ingest,
+            // whose update of that row does not change its key.
+            if let Some((first, _)) = items.first() {
+                sqlx::query(
+                    "SELECT tenants.id FROM tenants JOIN messages m ON m.tenant_id = tenants.id \
+                     WHERE m.id = $1 FOR KEY SHARE OF tenants",
+                )
+                .bind(first)
+                .fetch_optional(&mut *tx)
+                .await?;
+            }
             let mut threads: Vec<String> = Vec::new();
             for (message_id, result) in items {
                 // An operator's correction made before the classifier got here still wins. On

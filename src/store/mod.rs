@@ -78,6 +78,28 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+impl StoreError {
+    /// Whether PostgreSQL failed the transaction to break a deadlock (40P01) or a
+    /// serialization conflict (40001): nothing was wrong with it, and run again it will
+    /// usually pass.
+    pub fn is_lock_conflict(&self) -> bool {
+        matches!(self.database_code().as_deref(), Some("40P01" | "40001"))
+    }
+
+    /// A lock conflict, or a row referenced that a concurrent transaction deleted (23503): what
+    /// a write that raced a merge of threads fails with.
+    pub fn is_merge_race(&self) -> bool {
+        self.is_lock_conflict() || self.database_code().as_deref() == Some("23503")
+    }
+
+    fn database_code(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            StoreError::Database(e) => e.as_database_error().and_then(|d| d.code()),
+            _ => None,
+        }
+    }
+}
+
 impl From<UnknownVariant> for StoreError {
     fn from(e: UnknownVariant) -> Self {
         StoreError::Corrupt(e.to_string())

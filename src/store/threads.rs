@@ -69,6 +69,9 @@ pub struct NewCustomer {
 
 const ACTIVE_WINDOW_MS: i64 = 30 * 24 * 3600 * 1000;
 
+/// Tries a merge gets when PostgreSQL fails it to break a lock cycle (see `add_customer`).
+const MERGE_ATTEMPTS: usize = 4;
+
 /// Keyset position for the activity-ordered views: (pinned, last_activity_at, id).
 type RecentKey = (i64, i64, String);
 /// Keyset position for Attention: (urgency_rank, waiting_since, id).
@@ -332,13 +335,46 @@ impl Store {
     /// Names the thread's contact. When the given phone or email already belongs to another
     /// contact, that contact's thread absorbs this one: its messages, drafts and follow-ups move
     /// over, and the surviving thread is returned.
+    ///
+    /// On PostgreSQL an ingest batch may be writing to these threads meanwhile. The merge
+    /// therefore locks the tenant's row (which every ingest batch updates first) and then the
+    /// threads it touches, in id order: a batch that got in first has committed, and its
+    /// messages move with the rest; one that comes later waits, finds the folded thread gone,
+    /// and is retried on its own, when it finds the survivor. Should PostgreSQL still find a
+    /// lock cycle with some other writer, it fails one side after a second; the merge then
+    /// starts over here.
     pub async fn add_customer(
         &self,
         tenant_id: &str,
         thread_id: &str,
         customer: &NewCustomer,
     ) -> Result<Thread, StoreError> {
+        let mut attempt = 1;
+        loop {
+            match self.add_customer_once(tenant_id, thread_id, customer).await {
+                Err(e) if e.is_lock_conflict() && attempt < MERGE_ATTEMPTS => {
+                    tracing::warn!(error = %e, attempt, "merge lost a lock conflict, retrying");
+                    attempt += 1;
+                }
+                done => return done,
+            }
+        }
+    }
+
+    async fn add_customer_once(
+        &self,
+        tenant_id: &str,
+        thread_id: &str,
+        customer: &NewCustomer,
+    ) -> Result<Thread, StoreError> {
         let mut tx = self.begin_write().await?;
+        let postgres = self.engine == Engine::Postgres;
+        if postgres {
+            sqlx::query("SELECT id FROM tenants WHERE id = $1 FOR UPDATE")
+                .bind(tenant_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        }
         let row = sqlx::query(
             "SELECT t.contact_id, c.phone, c.email FROM threads t \
              JOIN contacts c ON c.id = t.contact_id WHERE t.id = $1 AND t.tenant_id = $2",
@@ -383,6 +419,19 @@ impl Store {
         let mut absorbed: Vec<(String, String)> = vec![(thread_id.to_string(), this_contact)];
         for row in &others {
             absorbed.push((row.try_get("thread_id")?, row.try_get("contact_id")?));
+        }
+        if postgres {
+            // in one order (by id), so that two merges cannot wait on each other
+            let mut threads: Vec<&str> = absorbed.iter().map(|(t, _)| t.as_str()).collect();
+            threads.push(&survivor_thread);
+            threads.sort_unstable();
+            threads.dedup();
+            for thread in threads {
+                sqlx::query("SELECT id FROM threads WHERE id = $1 FOR UPDATE")
+                    .bind(thread)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            }
         }
         for (thread, contact) in absorbed.iter().filter(|(t, _)| *t != survivor_thread) {
             merge_thread(&mut tx, tenant_id, thread, contact, &survivor_thread).await?;

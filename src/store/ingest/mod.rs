@@ -97,12 +97,29 @@ async fn run_writer(store: Store, mut rx: mpsc::Receiver<Job>) {
                 // One bad message must not fail its neighbours: retry each on its own.
                 tracing::warn!(error = %err, size = jobs.len(), "ingest batch failed, retrying singly");
                 for job in jobs {
-                    let result = commit_batch(&store, std::slice::from_ref(&job))
-                        .await
-                        .map(|mut r| r.remove(0));
+                    let result = commit_alone(&store, &job).await;
                     let _ = job.reply.send(result);
                 }
             }
+        }
+    }
+}
+
+/// Tries a message retried on its own gets. A merge (`Store::add_customer`) can fail a batch
+/// without anything wrong with its messages: by deleting the thread a message was resolved to
+/// (a foreign-key violation), or by meeting it in a lock cycle that PostgreSQL breaks. Each try
+/// looks the sender up again, and finds the merged thread.
+const ALONE_ATTEMPTS: usize = 4;
+
+async fn commit_alone(store: &Store, job: &Job) -> Result<Ingested, StoreError> {
+    let mut attempt = 1;
+    loop {
+        match commit_batch(store, std::slice::from_ref(job))
+            .await
+            .map(|mut r| r.remove(0))
+        {
+            Err(e) if e.is_merge_race() && attempt < ALONE_ATTEMPTS => attempt += 1,
+            done => return done,
         }
     }
 }

@@ -78,6 +78,10 @@ pub(super) async fn senders(
 /// The tenant's row counts the batch's new threads and messages, and the count before the
 /// batch numbers its messages into the search index's buckets (`RETURNING` is how one part of
 /// the statement hands a value to another).
+///
+/// The parts that update existing rows (contacts, threads, drafts) read that count too, which
+/// makes them run after the tenant's row is locked: a merge (`add_customer`) locks the tenant's
+/// row before the rows it moves, and in the other order the two could deadlock.
 const WRITE: &str = "\
     WITH opened AS ( \
       SELECT * FROM jsonb_to_recordset($2::jsonb) AS v(contact_id text, thread_id text, \
@@ -108,6 +112,7 @@ const WRITE: &str = "\
       FROM names AS v \
       WHERE contacts.id = v.contact_id \
         AND contacts.id = ANY (ARRAY(SELECT contact_id FROM names)) \
+        AND (SELECT before FROM counted) IS NOT NULL \
     ), new_messages AS ( \
       INSERT INTO messages (id, tenant_id, thread_id, direction, channel, body, sender, source, \
         external_id, delivery_status, sender_blocked, created_at, search_bucket) \
@@ -133,6 +138,7 @@ const WRITE: &str = "\
       FROM touched AS v \
       WHERE threads.id = v.thread_id \
         AND threads.id = ANY (ARRAY(SELECT thread_id FROM touched)) \
+        AND (SELECT before FROM counted) IS NOT NULL \
     ), stales AS ( \
       SELECT * FROM jsonb_to_recordset($6::jsonb) AS v(thread_id text, reason text) \
     ), stale AS ( \
@@ -140,6 +146,7 @@ const WRITE: &str = "\
       FROM stales AS v \
       WHERE drafts.thread_id = v.thread_id AND drafts.status = 'pending' \
         AND drafts.thread_id = ANY (ARRAY(SELECT thread_id FROM stales)) \
+        AND (SELECT before FROM counted) IS NOT NULL \
     ) \
     SELECT 1";
 

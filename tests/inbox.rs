@@ -13,6 +13,7 @@ on_both_engines!(
     one_thread_per_customer_across_channels_and_formats,
     unknown_contact_becomes_customer_and_threads_merge,
     a_merge_racing_new_messages_loses_none,
+    a_reply_racing_a_merge_is_kept_or_refused,
     attention_tracks_unanswered_inbound,
     header_counts_stay_exact_across_compaction,
     blocked_sender_is_stored_but_never_raises_attention,
@@ -174,6 +175,67 @@ async fn a_merge_racing_new_messages_loses_none(engine: Engine) {
     }
     let (_, list) = app.get("/v1/threads").await;
     assert_eq!(list["counts"]["total"], 8);
+}
+
+/// Replies and follow-ups written to a thread while a merge folds it: each either lands (and
+/// moves to the surviving thread) or finds the thread gone (404), never a 500.
+async fn a_reply_racing_a_merge_is_kept_or_refused(engine: Engine) {
+    let app = spawn_app(engine).await;
+    for round in 0..8 {
+        let email = format!("lee{round}@example.com");
+        let phone = format!("+1512555{:04}", 4000 + round);
+        let (s, v) = app
+            .post(
+                "/v1/messages/inbound",
+                json!({"channel": "email", "from": email, "body": "quote please"}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        let (unknown, _) = app.sms(&phone, "this is lee").await;
+        let merge_path = format!("/v1/threads/{unknown}/customer");
+        let reply_path = format!("/v1/threads/{unknown}/messages");
+        let follow_path = format!("/v1/threads/{unknown}/follow-ups");
+        let merge = app.post(
+            &merge_path,
+            json!({"name": format!("Lee {round}"), "email": email}),
+        );
+        let replies = futures::future::join_all((0..4).map(|i| {
+            app.post(
+                &reply_path,
+                json!({"body": format!("on our way {i}"), "channel": "sms", "author": "Dana"}),
+            )
+        }));
+        let follow_ups = futures::future::join_all((0..4).map(|_| {
+            app.post(
+                &follow_path,
+                json!({"due_at": "2026-12-01T15:00:00Z", "note": "call back"}),
+            )
+        }));
+        let ((s, merged), replies, follow_ups) = tokio::join!(merge, replies, follow_ups);
+        assert_eq!(s, 200, "round {round}: {merged}");
+        let kept = |written: &[(u16, Value)]| {
+            for (s, v) in written {
+                assert!(*s == 201 || *s == 404, "round {round}: {s} {v}");
+            }
+            written.iter().filter(|(s, _)| *s == 201).count()
+        };
+        let (replied, followed) = (kept(&replies), kept(&follow_ups));
+        let survivor = merged["id"].as_str().unwrap();
+        let (_, page) = app
+            .get(&format!("/v1/threads/{survivor}/messages?limit=100"))
+            .await;
+        assert_eq!(
+            page["messages"].as_array().unwrap().len(),
+            2 + replied,
+            "round {round}: {page}"
+        );
+        let (_, list) = app.get(&format!("/v1/threads/{survivor}/follow-ups")).await;
+        assert_eq!(
+            list["follow_ups"].as_array().unwrap().len(),
+            followed,
+            "round {round}: {list}"
+        );
+    }
 }
 
 async fn attention_tracks_unanswered_inbound(engine: Engine) {

@@ -25,7 +25,7 @@ impl Store {
         draft: &NewDraft,
     ) -> Result<Draft, StoreError> {
         let mut tx = self.begin_write().await?;
-        Store::check_thread(&mut tx, tenant_id, thread_id).await?;
+        self.hold_thread(&mut tx, tenant_id, thread_id).await?;
         let id = new_id();
         sqlx::query(
             "INSERT INTO drafts (id, tenant_id, thread_id, goal, text, language, status, flags, created_at) \
@@ -76,6 +76,8 @@ impl Store {
                     .unwrap_or_default()
             )));
         }
+        self.hold_thread(&mut tx, tenant_id, &draft.thread_id)
+            .await?;
         let channel = last_inbound_channel(&mut tx, &draft.thread_id).await?;
         let out = OutboundMessage {
             body: body.unwrap_or(&draft.text).to_string(),

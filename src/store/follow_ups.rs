@@ -12,7 +12,7 @@ impl Store {
         note: &str,
     ) -> Result<FollowUp, StoreError> {
         let mut tx = self.begin_write().await?;
-        Store::check_thread(&mut tx, tenant_id, thread_id).await?;
+        self.hold_thread(&mut tx, tenant_id, thread_id).await?;
         let id = new_id();
         sqlx::query(
             "INSERT INTO follow_ups (id, tenant_id, thread_id, due_at, note, created_at) \

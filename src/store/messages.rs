@@ -53,6 +53,32 @@ impl Store {
             .ok_or(StoreError::NotFound("thread"))
     }
 
+    /// `check_thread` for a write that adds rows pointing at the thread (a reply, a draft, a
+    /// follow-up). On PostgreSQL the thread also stays locked until the write commits, so a
+    /// merge folding it (`add_customer`) waits and then moves the new rows with the rest.
+    /// Without the lock, a merge that committed in between left the write a foreign key to a
+    /// deleted thread, and the client a 500; a thread already folded is not found. The lock is
+    /// the one the write's own update of the thread takes anyway: a weaker one, upgraded later,
+    /// would queue behind a merge waiting for it.
+    pub(crate) async fn hold_thread(
+        &self,
+        conn: &mut AnyConnection,
+        tenant_id: &str,
+        thread_id: &str,
+    ) -> Result<(), StoreError> {
+        if self.engine == Engine::Sqlite {
+            // its writers take turns on the whole database
+            return Self::check_thread(conn, tenant_id, thread_id).await;
+        }
+        sqlx::query("SELECT 1 FROM threads WHERE id = $1 AND tenant_id = $2 FOR NO KEY UPDATE")
+            .bind(thread_id)
+            .bind(tenant_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|_| ())
+            .ok_or(StoreError::NotFound("thread"))
+    }
+
     /// The newest `limit` messages older than the cursor, returned oldest first.
     pub async fn list_messages(
         &self,
@@ -125,6 +151,7 @@ impl Store {
         out: &OutboundMessage,
     ) -> Result<Message, StoreError> {
         let mut tx = self.begin_write().await?;
+        self.hold_thread(&mut tx, tenant_id, thread_id).await?;
         let message = insert_outbound(&mut tx, tenant_id, thread_id, out).await?;
         tx.commit().await?;
         Ok(message)
@@ -228,14 +255,14 @@ impl Store {
         let now = now_ms();
         for (_, items) in by_thread {
             let mut tx = self.begin_write().await?;
-            // A merge (`add_customer`) locks the tenant's row, then threads, then messages;
-            // here messages come before their thread, so the two could deadlock. A key-share
-            // lock on the tenant's row makes them take turns, and does not hold up ingest,
-            // whose update of that row does not change its key.
+            // A merge (`add_customer`) locks threads, then their messages; here messages come
+            // before their thread, so the two could deadlock. The tenant's advisory lock, which
+            // a merge holds exclusively, makes them take turns without holding up anything
+            // else.
             if let Some((first, _)) = items.first() {
                 sqlx::query(
-                    "SELECT tenants.id FROM tenants JOIN messages m ON m.tenant_id = tenants.id \
-                     WHERE m.id = $1 FOR KEY SHARE OF tenants",
+                    "SELECT pg_advisory_xact_lock_shared(hashtext(tenant_id)) FROM messages \
+                     WHERE id = $1",
                 )
                 .bind(first)
                 .fetch_optional(&mut *tx)
@@ -358,13 +385,13 @@ async fn thread_of(conn: &mut AnyConnection, message_id: &str) -> Result<String,
     Ok(row.try_get("thread_id")?)
 }
 
+/// Stores a reply in a thread the caller holds (`Store::hold_thread`).
 pub(crate) async fn insert_outbound(
     conn: &mut AnyConnection,
     tenant_id: &str,
     thread_id: &str,
     out: &OutboundMessage,
 ) -> Result<Message, StoreError> {
-    Store::check_thread(conn, tenant_id, thread_id).await?;
     let now = now_ms();
     let message = Message {
         id: new_id(),

@@ -370,10 +370,17 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let postgres = self.engine == Engine::Postgres;
         if postgres {
-            sqlx::query("SELECT id FROM tenants WHERE id = $1 FOR UPDATE")
-                .bind(tenant_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+            // Not `FOR UPDATE`: that would also stop every insert of the tenant's (their
+            // foreign-key checks take a key-share lock on this row) and deadlock with a reply
+            // holding a thread this merge waits for. The advisory lock makes the classifier's
+            // writes take turns with merges (`store_classifications`).
+            sqlx::query(
+                "SELECT pg_advisory_xact_lock(hashtext(id)) FROM tenants WHERE id = $1 \
+                 FOR NO KEY UPDATE",
+            )
+            .bind(tenant_id)
+            .fetch_optional(&mut *tx)
+            .await?;
         }
         let row = sqlx::query(
             "SELECT t.contact_id, c.phone, c.email FROM threads t \

@@ -124,6 +124,19 @@ async fn unknown_contact_becomes_customer_and_threads_merge(engine: Engine) {
     assert_eq!(t, customer_thread);
 }
 
+/// A customer who emails, and texts from a phone the business does not know yet: two threads,
+/// one person. Returns the texter's thread.
+async fn one_customer_two_threads(app: &common::TestApp, email: &str, phone: &str) -> String {
+    let (s, v) = app
+        .post(
+            "/v1/messages/inbound",
+            json!({"channel": "email", "from": email, "body": "quote please"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    app.sms(phone, "it's me, texting").await.0
+}
+
 /// The business merges two threads while the customer keeps writing to both. On PostgreSQL
 /// the merge, the ingest batches and the classifier's writes lock the same rows (the tenant's,
 /// the threads', the messages'): a batch may find the thread it resolved a sender to deleted,
@@ -134,14 +147,7 @@ async fn a_merge_racing_new_messages_loses_none(engine: Engine) {
     for round in 0..8 {
         let email = format!("pat{round}@example.com");
         let phone = format!("+1512555{:04}", 3000 + round);
-        let (s, v) = app
-            .post(
-                "/v1/messages/inbound",
-                json!({"channel": "email", "from": email, "body": "quote please"}),
-            )
-            .await;
-        assert_eq!(s, 201, "{v}");
-        let (unknown, _) = app.sms(&phone, "this is pat").await;
+        let unknown = one_customer_two_threads(&app, &email, &phone).await;
         let path = format!("/v1/threads/{unknown}/customer");
         let merge = app.post(
             &path,
@@ -184,14 +190,7 @@ async fn a_reply_racing_a_merge_is_kept_or_refused(engine: Engine) {
     for round in 0..8 {
         let email = format!("lee{round}@example.com");
         let phone = format!("+1512555{:04}", 4000 + round);
-        let (s, v) = app
-            .post(
-                "/v1/messages/inbound",
-                json!({"channel": "email", "from": email, "body": "quote please"}),
-            )
-            .await;
-        assert_eq!(s, 201, "{v}");
-        let (unknown, _) = app.sms(&phone, "this is lee").await;
+        let unknown = one_customer_two_threads(&app, &email, &phone).await;
         let merge_path = format!("/v1/threads/{unknown}/customer");
         let reply_path = format!("/v1/threads/{unknown}/messages");
         let follow_path = format!("/v1/threads/{unknown}/follow-ups");

@@ -44,13 +44,7 @@ impl Store {
         tenant_id: &str,
         thread_id: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1 FROM threads WHERE id = $1 AND tenant_id = $2")
-            .bind(thread_id)
-            .bind(tenant_id)
-            .fetch_optional(&mut *conn)
-            .await?
-            .map(|_| ())
-            .ok_or(StoreError::NotFound("thread"))
+        find_thread(conn, tenant_id, thread_id, "").await
     }
 
     /// `check_thread` for a write that adds rows pointing at the thread (a reply, a draft, a
@@ -66,17 +60,12 @@ impl Store {
         tenant_id: &str,
         thread_id: &str,
     ) -> Result<(), StoreError> {
-        if self.engine == Engine::Sqlite {
+        let lock = match self.engine {
             // its writers take turns on the whole database
-            return Self::check_thread(conn, tenant_id, thread_id).await;
-        }
-        sqlx::query("SELECT 1 FROM threads WHERE id = $1 AND tenant_id = $2 FOR NO KEY UPDATE")
-            .bind(thread_id)
-            .bind(tenant_id)
-            .fetch_optional(&mut *conn)
-            .await?
-            .map(|_| ())
-            .ok_or(StoreError::NotFound("thread"))
+            Engine::Sqlite => "",
+            Engine::Postgres => " FOR NO KEY UPDATE",
+        };
+        find_thread(conn, tenant_id, thread_id, lock).await
     }
 
     /// The newest `limit` messages older than the cursor, returned oldest first.
@@ -383,6 +372,24 @@ async fn thread_of(conn: &mut AnyConnection, message_id: &str) -> Result<String,
         .await?
         .ok_or(StoreError::NotFound("message"))?;
     Ok(row.try_get("thread_id")?)
+}
+
+/// The thread's row, with `lock` (a locking clause, or empty) after the query.
+async fn find_thread(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    thread_id: &str,
+    lock: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(&format!(
+        "SELECT 1 FROM threads WHERE id = $1 AND tenant_id = $2{lock}"
+    ))
+    .bind(thread_id)
+    .bind(tenant_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|_| ())
+    .ok_or(StoreError::NotFound("thread"))
 }
 
 /// Stores a reply in a thread the caller holds (`Store::hold_thread`).

@@ -428,7 +428,7 @@ impl Store {
             absorbed.push((row.try_get("thread_id")?, row.try_get("contact_id")?));
         }
         if postgres {
-            // in one order (by id), so that two merges cannot wait on each other
+            // in id order, one order for every writer that locks several
             let mut threads: Vec<&str> = absorbed.iter().map(|(t, _)| t.as_str()).collect();
             threads.push(&survivor_thread);
             threads.sort_unstable();

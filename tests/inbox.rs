@@ -683,29 +683,36 @@ fn thread_ids(page: &Value) -> Vec<String> {
         .collect()
 }
 
-/// How many of a tenant's ingested messages one bucket of PostgreSQL's message search index
-/// holds (migrations/postgres/…_bucketed_search.sql).
-const SEARCH_BUCKET: i64 = 8_192;
+/// How many of a tenant's ingested messages one bucket of the message search index holds:
+/// PostgreSQL's (migrations/postgres/…_bucketed_search.sql) and SQLite's (src/store/search.rs).
+const POSTGRES_SEARCH_BUCKET: i64 = 8_192;
+const SQLITE_SEARCH_BUCKET: i64 = 65_536;
 
 /// Moves the tenant's next message `n` search buckets on, as thousands of messages would.
-/// SQLite's search has no buckets: nothing to do there.
 async fn skip_search_buckets(app: &common::TestApp, n: i64) {
+    use sqlx::Connection;
+    let sql = "UPDATE tenants SET messages_ingested = messages_ingested + $1";
     if app.db.url.starts_with("postgres") {
-        use sqlx::Connection;
         let mut db = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
-        sqlx::query("UPDATE tenants SET messages_ingested = messages_ingested + $1")
-            .bind(n * SEARCH_BUCKET)
+        sqlx::query(sql)
+            .bind(n * POSTGRES_SEARCH_BUCKET)
+            .execute(&mut db)
+            .await
+            .unwrap();
+    } else {
+        let mut db = sqlx::SqliteConnection::connect(&app.db.url).await.unwrap();
+        sqlx::query(sql)
+            .bind(n * SQLITE_SEARCH_BUCKET)
             .execute(&mut db)
             .await
             .unwrap();
     }
 }
 
-/// PostgreSQL looks for a word one bucket of messages at a time, newest first: the newest
+/// Both engines look for a word one bucket of messages at a time, newest first: the newest
 /// matches are found past empty buckets and in a bucket where they are few, a reply is found
 /// in the newest, an old message is still reached, and the word's prefix finds what the word
-/// finds. SQLite gives the same
-/// answers from one index walk.
+/// finds.
 async fn search_finds_the_newest_matches_across_buckets(engine: Engine) {
     use futures::StreamExt;
     let app = spawn_app(engine).await;

@@ -84,7 +84,8 @@ impl Store {
             channel,
             author: author.to_string(),
         };
-        let message = insert_outbound(&mut tx, tenant_id, &draft.thread_id, &out).await?;
+        let message =
+            insert_outbound(&mut tx, self.engine, tenant_id, &draft.thread_id, &out).await?;
         finish_draft(&mut tx, &draft, DraftStatus::Sent).await?;
         tx.commit().await?;
         Ok(message)

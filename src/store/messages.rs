@@ -4,6 +4,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::search::{bucketed_words, BUCKET_BITS, BUCKET_MARK};
 use super::{cursor, new_id, now_ms, placeholders, rows, Engine, Store, StoreError};
 use crate::domain::{
     Channel, DeliveryStatus, Direction, LanguageGuess, Message, TagScore, Urgency,
@@ -141,7 +142,7 @@ impl Store {
     ) -> Result<Message, StoreError> {
         let mut tx = self.begin_write().await?;
         self.hold_thread(&mut tx, tenant_id, thread_id).await?;
-        let message = insert_outbound(&mut tx, tenant_id, thread_id, out).await?;
+        let message = insert_outbound(&mut tx, self.engine, tenant_id, thread_id, out).await?;
         tx.commit().await?;
         Ok(message)
     }
@@ -395,6 +396,7 @@ async fn find_thread(
 /// Stores a reply in a thread the caller holds (`Store::hold_thread`).
 pub(crate) async fn insert_outbound(
     conn: &mut AnyConnection,
+    engine: Engine,
     tenant_id: &str,
     thread_id: &str,
     out: &OutboundMessage,
@@ -432,6 +434,20 @@ pub(crate) async fn insert_outbound(
     .bind(now)
     .execute(&mut *conn)
     .await?;
+    if engine == Engine::Sqlite {
+        // its words for search, in the tenant's current bucket (`search::bucket`)
+        sqlx::query(&format!(
+            "INSERT INTO messages_fts (rowid, words) \
+             SELECT seq, replace($1, '{BUCKET_MARK}', \
+               (SELECT messages_ingested >> {BUCKET_BITS} FROM tenants WHERE id = $2)) \
+             FROM messages WHERE id = $3"
+        ))
+        .bind(bucketed_words(tenant_id, &out.body))
+        .bind(tenant_id)
+        .bind(&message.id)
+        .execute(&mut *conn)
+        .await?;
+    }
     sqlx::query(
         "INSERT INTO responses (tenant_id, thread_id, waited_from, responded_at) \
          SELECT tenant_id, id, waiting_since, $1 FROM threads \

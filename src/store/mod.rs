@@ -199,7 +199,18 @@ impl Store {
             .connect_with(options)
             .await?;
         match engine {
-            Engine::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await?,
+            Engine::Sqlite => {
+                sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+                let started = std::time::Instant::now();
+                let indexed = search::index_stored_messages(&pool).await?;
+                if indexed > 0 {
+                    tracing::info!(
+                        messages = indexed,
+                        seconds = started.elapsed().as_secs_f64(),
+                        "indexed the stored messages for search"
+                    );
+                }
+            }
             Engine::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
         }
         Ok(Store {

@@ -7,7 +7,10 @@ use sqlx::{AnyConnection, Row};
 
 use super::page_cache::PageKey;
 use super::placeholders::{Param, Params};
-use super::search::{candidate_threads, contact_search_text, match_expression};
+use super::search::{
+    bucket as search_bucket, bucketed_match, contact_search_text, match_expression,
+    postgres_candidate_threads, sqlite_candidate_threads,
+};
 use super::{cursor, now_ms, rows, Engine, Store, StoreError, ThreadCounts};
 use crate::domain::{Thread, ThreadStatus, UnknownVariant};
 
@@ -107,6 +110,16 @@ impl Store {
         Ok(page)
     }
 
+    /// The newest of the tenant's search buckets on SQLite (`search::bucket`).
+    async fn newest_search_bucket(&self, tenant_id: &str) -> Result<i64, StoreError> {
+        let ingested: Option<i64> =
+            sqlx::query_scalar("SELECT messages_ingested FROM tenants WHERE id = $1")
+                .bind(tenant_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(search_bucket(ingested.unwrap_or(0)))
+    }
+
     async fn read_threads(
         &self,
         tenant_id: &str,
@@ -165,23 +178,33 @@ impl Store {
         } else {
             "t.pinned DESC, t.last_activity_at DESC, t.id DESC"
         };
+        // SQLite matches messages by bucket, the newest first (`search.rs`): their own
+        // expression, and the tenant's newest bucket
+        let words = match self.engine {
+            Engine::Sqlite => query
+                .q
+                .as_deref()
+                .and_then(|q| bucketed_match(tenant_id, q)),
+            Engine::Postgres => None,
+        };
+        let words = match words {
+            Some(m) => Some((m, self.newest_search_bucket(tenant_id).await?)),
+            None => None,
+        };
         let search = search.map(|s| params.push(Param::Text(s)));
+        let words = words.map(|(m, newest)| (params.push(Param::Text(m)), newest));
         let limit = params.push(Param::Int(query.limit + 1));
         let and_conditions: String = conditions.iter().map(|c| format!(" AND {c}")).collect();
-        let sql = match (&search, self.engine) {
-            (None, _) => format!(
-                "{} WHERE t.tenant_id = {tenant}{and_conditions} ORDER BY {order} LIMIT {limit}",
-                rows::THREAD_SELECT
-            ),
+        let sql = match (&search, &words, self.engine) {
             // A search's few hundred candidates are looked up by id and sorted; SQLite would
             // otherwise walk the tenant's whole inbox in list order and probe each thread
             // against them (15 ms at 100k threads for a word nobody wrote). The unary `+`
             // keeps it off the tenant index.
-            (Some(m), Engine::Sqlite) => format!(
+            (Some(c), Some((m, newest)), Engine::Sqlite) => format!(
                 "{} WHERE +t.tenant_id = {tenant}{and_conditions} AND t.id IN ({}) \
                  ORDER BY {order} LIMIT {limit}",
                 rows::THREAD_SELECT,
-                candidate_threads(Engine::Sqlite, m, &tenant)
+                sqlite_candidate_threads(c, m, &tenant, *newest)
             ),
             // PostgreSQL is told the plan: each candidate's thread is fetched by id, the page
             // is sorted out of them, and only its rows are joined to their contact and last
@@ -190,7 +213,7 @@ impl Store {
             // inbox's messages), or read all threads and all contacts into hash joins. A
             // LATERAL sub-select with a LIMIT is not flattened into the outer query, so each
             // stays a lookup by id.
-            (Some(m), Engine::Postgres) => format!(
+            (Some(m), _, Engine::Postgres) => format!(
                 "SELECT {} FROM (SELECT t.* FROM ({}) hit(thread_id) \
                    CROSS JOIN LATERAL (SELECT * FROM threads t \
                      WHERE t.id = hit.thread_id AND t.tenant_id = {tenant} LIMIT 1) t \
@@ -200,7 +223,12 @@ impl Store {
                    WHERE lm.id = t.last_message_id LIMIT 1) lm ON true \
                  ORDER BY {order}",
                 rows::THREAD_COLUMNS,
-                candidate_threads(Engine::Postgres, m, &tenant)
+                postgres_candidate_threads(m, &tenant)
+            ),
+            // no searchable term in the query: the list, unfiltered
+            _ => format!(
+                "{} WHERE t.tenant_id = {tenant}{and_conditions} ORDER BY {order} LIMIT {limit}",
+                rows::THREAD_SELECT
             ),
         };
         let found = if search.is_some() && self.engine == Engine::Postgres {

@@ -7,6 +7,7 @@ use sqlx::AnyConnection;
 use super::Writes;
 use crate::domain::{DeliveryStatus, Direction};
 use crate::store::placeholders::{self, Param, Params};
+use crate::store::search::{bucketed_words, BUCKET_BITS, BUCKET_MARK};
 use crate::store::{rows, StoreError};
 
 /// The messages of tenant `tenant_id` stored under any of `ids`.
@@ -61,14 +62,14 @@ pub(super) async fn senders(
         .await?)
 }
 
-/// Values a batch's script binds per message at most: its row (12), and either its new
-/// contact (8) and thread (8), or its thread's Attention update (4), stale drafts (2) and its
-/// contact's new name (3).
-const BINDS_PER_MESSAGE: usize = 12 + 8 + 8;
+/// Values a batch's script binds per message at most: its row (12) and its words (2), and
+/// either its new contact (8) and thread (8), or its thread's Attention update (4), stale
+/// drafts (2) and its contact's new name (3).
+const BINDS_PER_MESSAGE: usize = 12 + 2 + 8 + 8;
 
 // SQLite binds at most 32,766 values to a script's statements: a full batch must fit, with
-// the two of the thread count.
-const _: () = assert!(super::MAX_BATCH * BINDS_PER_MESSAGE + 2 <= 32_766);
+// the five of the tenant's counts and bucket.
+const _: () = assert!(super::MAX_BATCH * BINDS_PER_MESSAGE + 5 <= 32_766);
 
 /// Writes the batch: its new contacts and threads, names, messages, Attention and stale drafts.
 pub(super) async fn write(conn: &mut AnyConnection, w: &Writes<'_>) -> Result<(), StoreError> {
@@ -155,6 +156,29 @@ pub(super) async fn write(conn: &mut AnyConnection, w: &Writes<'_>) -> Result<()
             params.push(Param::Int(i64::from(message.sender_blocked)));
             params.push(Param::Int(message.created_at.timestamp_millis()));
         }
+        script.add(sql, params);
+
+        // their words for search, under the bucket the batch opens in (`search::bucket`)
+        let sql = format!(
+            "INSERT INTO messages_fts (rowid, words) \
+             SELECT m.seq, replace(v.column2, '{BUCKET_MARK}', \
+               (SELECT messages_ingested >> {BUCKET_BITS} FROM tenants WHERE id = $1)) \
+             FROM (VALUES {}) AS v JOIN messages m ON m.id = v.column1",
+            placeholders::rows(2, w.messages.len(), 2)
+        );
+        let mut params = Params::default();
+        params.push(Param::Text(w.tenant_id.to_string()));
+        for (message, _) in &w.messages {
+            params.push(Param::Text(message.id.clone()));
+            params.push(Param::Text(bucketed_words(w.tenant_id, &message.body)));
+        }
+        script.add(sql, params);
+
+        let sql = "UPDATE tenants SET messages_ingested = messages_ingested + $1 WHERE id = $2"
+            .to_string();
+        let mut params = Params::default();
+        params.push(Param::Int(w.messages.len() as i64));
+        params.push(Param::Text(w.tenant_id.to_string()));
         script.add(sql, params);
     }
     if !w.touches.is_empty() {

@@ -305,16 +305,21 @@ mod tests {
         assert_eq!(bucketed_match("tenant-a", "()"), None);
     }
 
+    /// Runs a test's async body on a runtime of its own, with sqlx's drivers installed.
+    fn block_on<F: std::future::Future>(body: F) -> F::Output {
+        sqlx::any::install_default_drivers();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(body)
+    }
+
     /// The walk through the buckets: the newest matches fill the window, and a word only the
     /// oldest bucket holds is still found.
     #[test]
     fn search_walks_the_buckets_newest_first() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            sqlx::any::install_default_drivers();
+        block_on(async {
             let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect("sqlite::memory:")
                 .await
                 .unwrap();
@@ -385,12 +390,7 @@ mod tests {
     /// A store whose messages predate the bucketed index has them indexed when opened, once.
     #[test]
     fn messages_stored_before_the_index_are_indexed_once() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            sqlx::any::install_default_drivers();
+        block_on(async {
             let pool = sqlx::any::AnyPoolOptions::new()
                 .max_connections(1)
                 .connect("sqlite::memory:")

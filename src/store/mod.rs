@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor, Transaction};
+use sqlx::{AnyConnection, AnyPool, Connection, Executor, Transaction};
 
 use crate::domain::{Role, UnknownVariant};
 
@@ -136,11 +136,14 @@ pub struct Store {
     compacting: Arc<AtomicBool>,
     keys: Arc<key_cache::KeyCache>,
     pages: Arc<page_cache::PageCache>,
-    /// SQLite's one write lock, taken in this process before the database's. Two of our
-    /// writers (the ingest queue and the triage worker) meeting at SQLite's lock would wait in
-    /// its busy handler, which sleeps 1, 2, 5, 10 ... 100 ms between tries; here the second
-    /// wakes the moment the first commits.
-    writer: Arc<tokio::sync::Mutex<()>>,
+    /// SQLite's one connection for writes, which every write transaction of this process
+    /// queues for (`None` on PostgreSQL). Queued here, two of our writers (the ingest queue and
+    /// the triage worker) no longer meet at SQLite's lock, where the second slept in its busy
+    /// handler (1, 2, 5, 10 ... 100 ms between tries): it wakes the moment the first commits.
+    /// And one connection keeps its page cache: SQLite drops a connection's cache when it
+    /// finds the database changed by another, so writers drawn from the readers' pool read
+    /// back from the file, at every commit, the index pages they were about to change.
+    writer: Option<Arc<tokio::sync::Mutex<Writer>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -149,6 +152,37 @@ impl std::fmt::Debug for Store {
             .field("engine", &self.engine)
             .finish()
     }
+}
+
+/// How every SQLite connection is set up. WAL lets readers run beside the single writer; FULL
+/// sync makes an acknowledged ingest survive power loss, and group commit pays for it. 16 MiB
+/// of page cache per connection (the default is 2) keeps the inbox indexes of a 1M-message
+/// store in memory.
+const SQLITE_SETUP: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -16384;";
+
+/// A pool on `options`, each SQLite connection set up for this store.
+async fn open_pool(
+    options: &AnyConnectOptions,
+    engine: Engine,
+    connections: u32,
+) -> Result<AnyPool, sqlx::Error> {
+    AnyPoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(Duration::from_secs(10))
+        // A SQLite connection lives in this process and cannot drop away; pinging it before
+        // each use cost every query one more round trip to the connection's thread.
+        .test_before_acquire(engine == Engine::Postgres)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if engine == Engine::Sqlite {
+                    conn.execute(SQLITE_SETUP).await?;
+                }
+                Ok(())
+            })
+        })
+        .connect_with(options.clone())
+        .await
 }
 
 impl Store {
@@ -170,34 +204,15 @@ impl Store {
             _ => url.to_string(),
         };
         let options = AnyConnectOptions::from_str(&url)?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(match engine {
+        let pool = open_pool(
+            &options,
+            engine,
+            match engine {
                 Engine::Sqlite => 8,
                 Engine::Postgres => 16,
-            })
-            .acquire_timeout(Duration::from_secs(10))
-            // A SQLite connection lives in this process and cannot drop away; pinging it before
-            // each use cost every query one more round trip to the connection's thread.
-            .test_before_acquire(engine == Engine::Postgres)
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if engine == Engine::Sqlite {
-                        // WAL lets readers run beside the single writer; FULL sync makes an
-                        // acknowledged ingest survive power loss, and group commit pays for it.
-                        // 16 MiB of page cache per connection (the default is 2) keeps the
-                        // inbox indexes of a 1M-message store in memory.
-                        conn.execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
-                             PRAGMA cache_size = -16384;",
-                        )
-                        .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(options)
-            .await?;
+            },
+        )
+        .await?;
         match engine {
             Engine::Sqlite => {
                 sqlx::migrate!("migrations/sqlite").run(&pool).await?;
@@ -213,13 +228,24 @@ impl Store {
             }
             Engine::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
         }
+        let writer = match engine {
+            Engine::Sqlite => {
+                let mut conn = AnyConnection::connect_with(&options).await?;
+                conn.execute(SQLITE_SETUP).await?;
+                Some(Arc::new(tokio::sync::Mutex::new(Writer {
+                    conn,
+                    abandoned: false,
+                })))
+            }
+            Engine::Postgres => None,
+        };
         Ok(Store {
             pool,
             engine,
             compacting: Arc::default(),
             keys: Arc::default(),
             pages: Arc::default(),
-            writer: Arc::default(),
+            writer,
         })
     }
 
@@ -233,22 +259,38 @@ impl Store {
         Ok(())
     }
 
-    /// Starts a write transaction. On SQLite this process's writers queue on `writer`, and the
+    /// Starts a write transaction. On SQLite it runs on the `writer` connection, and the
     /// database's lock is taken up front (`IMMEDIATE`) so that a writer of another process
     /// waits on the busy timeout instead of failing on lock upgrade.
     async fn begin_write(&self) -> Result<WriteTx, StoreError> {
-        let (tx, writer) = match self.engine {
-            Engine::Sqlite => {
-                let writer = self.writer.clone().lock_owned().await;
-                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-                (tx, Some(writer))
+        let mut tx = self.begin_write_unsent().await?;
+        if let Some(begin) = tx.take_begin() {
+            tx.execute(begin).await?;
+        }
+        Ok(tx)
+    }
+
+    /// [`Store::begin_write`] with its `BEGIN` left to the caller on SQLite, to send ahead of
+    /// its first statement in the same round trip ([`WriteTx::take_begin`]).
+    async fn begin_write_unsent(&self) -> Result<WriteTx, StoreError> {
+        let conn = match &self.writer {
+            Some(writer) => {
+                if self.pool.is_closed() {
+                    return Err(StoreError::Closed);
+                }
+                let mut writer = writer.clone().lock_owned().await;
+                writer.end_abandoned().await;
+                WriteConn::Sqlite(SqliteWrite {
+                    writer,
+                    begun: false,
+                    committed: false,
+                })
             }
-            Engine::Postgres => (self.pool.begin().await?, None),
+            None => WriteConn::Pooled(self.pool.begin().await?),
         };
         Ok(WriteTx {
-            tx,
+            conn,
             finished: Finished(self.pages.clone()),
-            _writer: writer,
         })
     }
 
@@ -264,36 +306,126 @@ impl Store {
 /// A write transaction. However it ends (committed, rolled back, or dropped on an error or a
 /// cancelled request), the inbox pages cached so far stop being served.
 pub(crate) struct WriteTx {
-    tx: Transaction<'static, sqlx::Any>,
+    conn: WriteConn,
     finished: Finished,
-    /// Held until the transaction has ended (fields drop in order).
-    _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+enum WriteConn {
+    Pooled(Transaction<'static, sqlx::Any>),
+    Sqlite(SqliteWrite),
+}
+
+/// SQLite's write connection.
+struct Writer {
+    conn: AnyConnection,
+    /// A transaction was dropped uncommitted and may still be open.
+    abandoned: bool,
+}
+
+impl Writer {
+    async fn end_abandoned(&mut self) {
+        if self.abandoned {
+            // Fails, harmlessly, when SQLite has already ended the transaction (or it never
+            // began). Should it fail otherwise, the next `BEGIN` fails and says why.
+            if let Err(e) = self.conn.execute("ROLLBACK").await {
+                tracing::debug!(error = %e, "no abandoned write to roll back");
+            }
+            self.abandoned = false;
+        }
+    }
+}
+
+/// A transaction on SQLite's write connection, begun by hand: sqlx's `Transaction` wants a
+/// connection it owns or borrows, not one behind a lock. Rolled back if dropped uncommitted.
+struct SqliteWrite {
+    writer: tokio::sync::OwnedMutexGuard<Writer>,
+    /// Its `BEGIN` was handed out to be sent (`WriteTx::take_begin`).
+    begun: bool,
+    committed: bool,
+}
+
+impl Drop for SqliteWrite {
+    fn drop(&mut self) {
+        if self.committed || !self.begun {
+            return;
+        }
+        // The next writer rolls it back before it begins; until one comes, a task does, so
+        // that the database's lock is not kept from other processes.
+        self.writer.abandoned = true;
+        let writer = Arc::clone(tokio::sync::OwnedMutexGuard::mutex(&self.writer));
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { writer.lock().await.end_abandoned().await });
+        }
+    }
 }
 
 impl WriteTx {
-    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
-        let WriteTx {
-            tx,
-            finished,
-            _writer,
-        } = self;
-        tx.commit().await?;
+    /// The statement that begins this transaction, the first time it is asked for if it was
+    /// begun by [`Store::begin_write_unsent`]; the caller sends it before anything else.
+    pub(crate) fn take_begin(&mut self) -> Option<&'static str> {
+        match &mut self.conn {
+            WriteConn::Sqlite(write) if !write.begun => {
+                write.begun = true;
+                Some("BEGIN IMMEDIATE")
+            }
+            _ => None,
+        }
+    }
+
+    pub(crate) async fn commit(mut self) -> Result<(), sqlx::Error> {
+        if let Some(begin) = self.take_begin() {
+            self.execute(begin).await?;
+        }
+        let WriteTx { conn, finished } = self;
+        match conn {
+            WriteConn::Pooled(tx) => tx.commit().await?,
+            WriteConn::Sqlite(mut write) => {
+                write.writer.conn.execute("COMMIT").await?;
+                write.committed = true;
+            }
+        }
         // only now, so a page read before the commit became visible is stale
         drop(finished);
         Ok(())
     }
+
+    /// The statement that commits a SQLite transaction, for a caller to send as the last of
+    /// its own; [`WriteTx::committed`] once it has succeeded. `None` on PostgreSQL, whose
+    /// transactions end with [`WriteTx::commit`].
+    pub(crate) fn commit_statement(&self) -> Option<&'static str> {
+        match self.conn {
+            WriteConn::Sqlite(_) => Some("COMMIT"),
+            WriteConn::Pooled(_) => None,
+        }
+    }
+
+    /// Ends a SQLite transaction whose [`WriteTx::commit_statement`] the caller has sent,
+    /// and which succeeded.
+    pub(crate) fn committed(self) {
+        let WriteTx { conn, finished } = self;
+        if let WriteConn::Sqlite(mut write) = conn {
+            write.committed = true;
+        }
+        drop(finished);
+    }
 }
 
 impl std::ops::Deref for WriteTx {
-    type Target = sqlx::AnyConnection;
+    type Target = AnyConnection;
     fn deref(&self) -> &Self::Target {
-        &self.tx
+        match &self.conn {
+            WriteConn::Pooled(tx) => tx,
+            WriteConn::Sqlite(write) => &write.writer.conn,
+        }
     }
 }
 
 impl std::ops::DerefMut for WriteTx {
     fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.tx
+        match &mut self.conn {
+            WriteConn::Pooled(tx) => tx,
+            WriteConn::Sqlite(write) => &mut write.writer.conn,
+        }
     }
 }
 
@@ -318,4 +450,64 @@ pub(crate) fn to_time(ms: i64) -> DateTime<Utc> {
 /// New opaque, time-ordered id.
 pub(crate) fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A write dropped before its commit (a failed batch, a cancelled request) leaves nothing
+    /// behind and holds nothing up: neither this store's next write nor another connection's.
+    #[test]
+    fn an_abandoned_write_is_rolled_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("inbox.db").display());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let store = Store::connect(&url).await.unwrap();
+            let insert = |id: &'static str| {
+                sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $1, 0)")
+                    .bind(id)
+            };
+            let mut tx = store.begin_write().await.unwrap();
+            insert("dropped").execute(&mut *tx).await.unwrap();
+            drop(tx);
+            // another connection gets the database's lock once the rollback is through
+            insert("other").execute(&store.pool).await.unwrap();
+
+            // begun in the same trip as the first statement, then dropped
+            let mut tx = store.begin_write_unsent().await.unwrap();
+            let begin = tx.take_begin().unwrap();
+            tx.execute(
+                format!("{begin}; INSERT INTO tenants (id, name, created_at) VALUES ('half', 'half', 0)").as_str(),
+            )
+            .await
+            .unwrap();
+            drop(tx);
+
+            // committed by a statement of the caller's own
+            let mut tx = store.begin_write_unsent().await.unwrap();
+            let (begin, commit) = (tx.take_begin().unwrap(), tx.commit_statement().unwrap());
+            tx.execute(
+                format!("{begin}; INSERT INTO tenants (id, name, created_at) VALUES ('sent', 'sent', 0); {commit}")
+                    .as_str(),
+            )
+            .await
+            .unwrap();
+            tx.committed();
+
+            let mut tx = store.begin_write().await.unwrap();
+            insert("next").execute(&mut *tx).await.unwrap();
+            tx.commit().await.unwrap();
+
+            let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM tenants ORDER BY id")
+                .fetch_all(&store.pool)
+                .await
+                .unwrap();
+            assert_eq!(ids, ["next", "other", "sent"]);
+        });
+    }
 }

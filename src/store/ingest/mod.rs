@@ -13,11 +13,11 @@ mod sqlite;
 use std::collections::{HashMap, HashSet};
 
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
 use super::search::contact_search_text;
-use super::{new_id, now_ms, rows, Engine, Store, StoreError};
+use super::{new_id, now_ms, rows, Engine, Store, StoreError, WriteTx};
 use crate::contact::Handle;
 use crate::domain::{Channel, DeliveryStatus, Direction, Message};
 
@@ -126,16 +126,29 @@ async fn commit_alone(store: &Store, job: &Job) -> Result<Ingested, StoreError> 
 
 async fn commit_batch(store: &Store, jobs: &[Job]) -> Result<Vec<Ingested>, StoreError> {
     let started = std::time::Instant::now();
-    let mut tx = store.begin_write().await?;
+    let mut tx = store.begin_write_unsent().await?;
     let mut results: Vec<Option<Ingested>> = vec![None; jobs.len()];
+    // SQLite's writes wait here to go out with the COMMIT (`sqlite::Script`)
+    let mut writes = sqlite::Script::default();
     for (tenant_id, positions) in by_tenant(jobs) {
         let messages: Vec<&InboundMessage> = positions.iter().map(|&i| &jobs[i].message).collect();
-        let stored = ingest_batch(&mut tx, store.engine(), tenant_id, &messages).await?;
+        let stored =
+            ingest_batch(&mut tx, store.engine(), tenant_id, &messages, &mut writes).await?;
         for (i, ingested) in positions.into_iter().zip(stored) {
             results[i] = Some(ingested);
         }
     }
-    tx.commit().await?;
+    match tx.commit_statement() {
+        Some(commit) => {
+            if let Some(begin) = tx.take_begin() {
+                writes.prepend(begin);
+            }
+            writes.push(commit);
+            writes.run(&mut tx).await?;
+            tx.committed();
+        }
+        None => tx.commit().await?,
+    }
     metrics::counter!("parley_messages_ingested_total").increment(jobs.len() as u64);
     // How well group commit groups: messages per commit, and how long each held the writer.
     metrics::histogram!("parley_ingest_batch_messages").record(jobs.len() as f64);
@@ -260,17 +273,24 @@ struct Writes<'a> {
     touches: Vec<Touch<'a>>,
 }
 
-/// Stores one tenant's share of a batch: two lookups and one write, each a round trip that
-/// carries the whole batch. On PostgreSQL every statement is a round trip from the single
-/// writer task, and four per message held the writer under ~2,000 messages a second
-/// (BENCHMARKS.md, session 16).
+/// Stores one tenant's share of a batch: its lookups and its writes, each carrying the whole
+/// batch. On PostgreSQL every statement is a round trip from the single writer task, and four
+/// per message held the writer under ~2,000 messages a second (BENCHMARKS.md, session 16):
+/// here it is two lookups and one write. On SQLite the lookups are one script, sent with the
+/// transaction's `BEGIN` if that has not gone out yet, and the writes are added to `writes`,
+/// to go out with the `COMMIT`: a batch is two round trips to SQLite's connection thread,
+/// where five were (each cost 0.2-0.4 ms of waking threads under load).
 async fn ingest_batch(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     engine: Engine,
     tenant_id: &str,
     batch: &[&InboundMessage],
+    writes: &mut sqlite::Script,
 ) -> Result<Vec<Ingested>, StoreError> {
-    let stored = stored_by_external_id(conn, engine, tenant_id, batch).await?;
+    let Known {
+        stored,
+        mut senders,
+    } = look_up(tx, engine, tenant_id, batch).await?;
     let mut first_with: HashMap<&str, usize> = HashMap::new();
     let mut slots = Vec::with_capacity(batch.len());
     let mut fresh: Vec<&InboundMessage> = Vec::new();
@@ -290,7 +310,6 @@ async fn ingest_batch(
         slots.push(slot);
     }
 
-    let mut senders = known_senders(conn, engine, tenant_id, &fresh).await?;
     let mut opened: Vec<&Handle> = Vec::new();
     let mut messages = Vec::with_capacity(fresh.len());
     for msg in &fresh {
@@ -334,10 +353,10 @@ async fn ingest_batch(
         });
     }
 
-    let writes = plan_writes(tenant_id, &fresh, &messages, &senders, &opened);
+    let planned = plan_writes(tenant_id, &fresh, &messages, &senders, &opened);
     match engine {
-        Engine::Sqlite => sqlite::write(conn, &writes).await?,
-        Engine::Postgres => postgres::write(conn, &writes).await?,
+        Engine::Sqlite => writes.append(sqlite::writes(&planned)),
+        Engine::Postgres => postgres::write(tx, &planned).await?,
     }
 
     let mut results: Vec<Ingested> = Vec::with_capacity(slots.len());
@@ -436,44 +455,28 @@ fn plan_writes<'a>(
     writes
 }
 
-/// Messages of the batch already stored under their `external_id`, by that id.
-async fn stored_by_external_id(
-    conn: &mut AnyConnection,
+/// What the store already holds of a batch: its messages stored before under their
+/// `external_id`, by that id, and its senders' contacts and threads.
+struct Known {
+    stored: HashMap<String, Message>,
+    senders: HashMap<Handle, Sender>,
+}
+
+/// Looks up what the store already holds of `batch` (see [`Known`]): on SQLite in one round
+/// trip, on PostgreSQL in two.
+async fn look_up(
+    tx: &mut WriteTx,
     engine: Engine,
     tenant_id: &str,
     batch: &[&InboundMessage],
-) -> Result<HashMap<String, Message>, StoreError> {
+) -> Result<Known, StoreError> {
     let ids: Vec<&str> = batch
         .iter()
         .filter_map(|m| m.external_id.as_deref())
         .collect();
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let found = match engine {
-        Engine::Sqlite => sqlite::stored_messages(conn, tenant_id, &ids).await?,
-        Engine::Postgres => postgres::stored_messages(conn, tenant_id, &ids).await?,
-    };
-    let mut stored = HashMap::new();
-    for row in found {
-        let message = rows::message(&row)?;
-        if let Some(ext) = message.external_id.clone() {
-            stored.insert(ext, message);
-        }
-    }
-    Ok(stored)
-}
-
-/// The contacts and threads of the senders of `fresh` that are already stored.
-async fn known_senders(
-    conn: &mut AnyConnection,
-    engine: Engine,
-    tenant_id: &str,
-    fresh: &[&InboundMessage],
-) -> Result<HashMap<Handle, Sender>, StoreError> {
     let mut phones = Vec::new();
     let mut emails = Vec::new();
-    for msg in fresh {
+    for msg in batch {
         match &msg.from {
             Handle::Phone(p) => phones.push(p.as_str()),
             Handle::Email(e) => emails.push(e.as_str()),
@@ -483,19 +486,37 @@ async fn known_senders(
         handles.sort_unstable();
         handles.dedup();
     }
-    if phones.is_empty() && emails.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let found = match engine {
-        Engine::Sqlite => sqlite::senders(conn, tenant_id, &phones, &emails).await?,
-        Engine::Postgres => postgres::senders(conn, tenant_id, &phones, &emails).await?,
+    let (messages, contacts) = match engine {
+        Engine::Sqlite => sqlite::look_up(tx, tenant_id, &ids, &phones, &emails).await?,
+        Engine::Postgres => {
+            let messages = if ids.is_empty() {
+                Vec::new()
+            } else {
+                postgres::stored_messages(tx, tenant_id, &ids).await?
+            };
+            let contacts = if phones.is_empty() && emails.is_empty() {
+                Vec::new()
+            } else {
+                postgres::senders(tx, tenant_id, &phones, &emails).await?
+            };
+            (messages, contacts)
+        }
     };
-    let mut senders = HashMap::new();
-    for row in found {
-        let (handle, sender) = sender(&row)?;
-        senders.insert(handle, sender);
+    let mut known = Known {
+        stored: HashMap::new(),
+        senders: HashMap::new(),
+    };
+    for row in messages {
+        let message = rows::message(&row)?;
+        if let Some(ext) = message.external_id.clone() {
+            known.stored.insert(ext, message);
+        }
     }
-    Ok(senders)
+    for row in contacts {
+        let (handle, sender) = sender(&row)?;
+        known.senders.insert(handle, sender);
+    }
+    Ok(known)
 }
 
 /// A row of an engine's sender lookup: the contact's `contact_id`, `name`, `phone` and

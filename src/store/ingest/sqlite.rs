@@ -30,12 +30,7 @@ pub(super) async fn look_up(
             rows::MESSAGE_COLUMNS,
             placeholders::list(2, ids.len())
         );
-        let mut params = Params::default();
-        params.push(Param::Text(tenant_id.to_string()));
-        for id in ids {
-            params.push(Param::Text(id.to_string()));
-        }
-        script.add(sql, params);
+        script.add(sql, tenant_and(tenant_id, ids));
     }
     for (column, handles) in [("phone", phones), ("email", emails)] {
         if handles.is_empty() {
@@ -48,12 +43,7 @@ pub(super) async fn look_up(
              WHERE c.tenant_id = $1 AND c.{column} IN ({})",
             placeholders::list(2, handles.len())
         );
-        let mut params = Params::default();
-        params.push(Param::Text(tenant_id.to_string()));
-        for handle in handles {
-            params.push(Param::Text(handle.to_string()));
-        }
-        script.add(sql, params);
+        script.add(sql, tenant_and(tenant_id, handles));
     }
     // a contact's row is the one that says how it was found
     Ok(script
@@ -63,14 +53,24 @@ pub(super) async fn look_up(
         .partition(|row| row.try_column("found_by").is_err()))
 }
 
+/// A lookup's parameters: the tenant (`$1`), then the values of its `IN` list.
+fn tenant_and(tenant_id: &str, values: &[&str]) -> Params {
+    let mut params = Params::default();
+    params.push(Param::Text(tenant_id.to_string()));
+    for value in values {
+        params.push(Param::Text(value.to_string()));
+    }
+    params
+}
+
 /// Values a batch's script binds per message at most: its row (12) and its words (2), and
 /// either its new contact (8) and thread (8), or its thread's Attention update (4), stale
 /// drafts (2) and its contact's new name (3).
 const BINDS_PER_MESSAGE: usize = 12 + 2 + 8 + 8;
 
 // SQLite binds at most 32,766 values to a script's statements: a full batch must fit, with
-// the five of the tenant's counts and bucket.
-const _: () = assert!(super::MAX_BATCH * BINDS_PER_MESSAGE + 5 <= 32_766);
+// the five of each tenant's counts and bucket (all tenants' writes go out as one script).
+const _: () = assert!(super::MAX_BATCH * (BINDS_PER_MESSAGE + 5) <= 32_766);
 
 /// The batch's writes: its new contacts and threads, names, messages, Attention and stale
 /// drafts.

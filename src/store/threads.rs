@@ -200,10 +200,17 @@ impl Store {
             // otherwise walk the tenant's whole inbox in list order and probe each thread
             // against them (15 ms at 100k threads for a word nobody wrote). The unary `+`
             // keeps it off the tenant index.
+            // The page is sorted out of the candidates before each of its rows is joined to
+            // its contact and last message: joined first, all 500 were (0.3-0.45 ms more at
+            // 1M messages for a frequent word).
             (Some(c), Some((m, newest)), Engine::Sqlite) => format!(
-                "{} WHERE +t.tenant_id = {tenant}{and_conditions} AND t.id IN ({}) \
-                 ORDER BY {order} LIMIT {limit}",
-                rows::THREAD_SELECT,
+                "SELECT {} FROM (SELECT * FROM threads t \
+                   WHERE +t.tenant_id = {tenant}{and_conditions} AND t.id IN ({}) \
+                   ORDER BY {order} LIMIT {limit}) t \
+                 JOIN contacts c ON c.id = t.contact_id \
+                 LEFT JOIN messages lm ON lm.id = t.last_message_id \
+                 ORDER BY {order}",
+                rows::THREAD_COLUMNS,
                 sqlite_candidate_threads(c, m, &tenant, *newest)
             ),
             // PostgreSQL is told the plan: each candidate's thread is fetched by id, the page

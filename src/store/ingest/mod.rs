@@ -17,7 +17,7 @@ use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
 use super::search::contact_search_text;
-use super::{new_id, now_ms, rows, Engine, Store, StoreError, WriteTx};
+use super::{new_id, now_ms, rows, Durable, Engine, Store, StoreError, WriteTx};
 use crate::contact::Handle;
 use crate::domain::{Channel, DeliveryStatus, Direction, Message};
 
@@ -87,11 +87,21 @@ async fn run_writer(store: Store, mut rx: mpsc::Receiver<Job>) {
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let jobs = std::mem::take(&mut batch);
         match commit_batch(&store, &jobs).await {
-            Ok(results) => {
-                for (job, result) in jobs.into_iter().zip(results) {
-                    // The caller may have gone away; its message is stored all the same.
-                    let _ = job.reply.send(Ok(result));
-                }
+            // The next batch begins while this one's commit is synced to disk.
+            Ok((results, durable)) => {
+                tokio::spawn(async move {
+                    let synced = durable.wait().await.map_err(|e| match e {
+                        StoreError::Sync(m) => m,
+                        other => other.to_string(),
+                    });
+                    for (job, result) in jobs.into_iter().zip(results) {
+                        // The caller may have gone away; its message is stored all the same.
+                        let _ = job.reply.send(match &synced {
+                            Ok(()) => Ok(result),
+                            Err(m) => Err(StoreError::Sync(m.clone())),
+                        });
+                    }
+                });
             }
             Err(err) => {
                 // One bad message must not fail its neighbours: retry each on its own.
@@ -114,17 +124,19 @@ const ALONE_ATTEMPTS: usize = 4;
 async fn commit_alone(store: &Store, job: &Job) -> Result<Ingested, StoreError> {
     let mut attempt = 1;
     loop {
-        match commit_batch(store, std::slice::from_ref(job))
-            .await
-            .map(|mut r| r.remove(0))
-        {
+        match commit_batch(store, std::slice::from_ref(job)).await {
             Err(e) if e.is_merge_race() && attempt < ALONE_ATTEMPTS => attempt += 1,
-            done => return done,
+            Err(e) => return Err(e),
+            Ok((mut results, durable)) => {
+                durable.wait().await?;
+                return Ok(results.remove(0));
+            }
         }
     }
 }
 
-async fn commit_batch(store: &Store, jobs: &[Job]) -> Result<Vec<Ingested>, StoreError> {
+/// Writes and commits the jobs' messages; their results, once the commit is on disk.
+async fn commit_batch(store: &Store, jobs: &[Job]) -> Result<(Vec<Ingested>, Durable), StoreError> {
     let started = std::time::Instant::now();
     let mut tx = store.begin_write_unsent().await?;
     let mut results: Vec<Option<Ingested>> = vec![None; jobs.len()];
@@ -138,22 +150,25 @@ async fn commit_batch(store: &Store, jobs: &[Job]) -> Result<Vec<Ingested>, Stor
             results[i] = Some(ingested);
         }
     }
-    match tx.commit_statement() {
+    let durable = match tx.commit_statement() {
         Some(commit) => {
             if let Some(begin) = tx.take_begin() {
                 writes.prepend(begin);
             }
             writes.push(commit);
             writes.run(&mut tx).await?;
-            tx.committed();
+            tx.committed()
         }
-        None => tx.commit().await?,
-    }
+        None => {
+            tx.commit().await?;
+            Durable::done()
+        }
+    };
     metrics::counter!("parley_messages_ingested_total").increment(jobs.len() as u64);
     // How well group commit groups: messages per commit, and how long each held the writer.
     metrics::histogram!("parley_ingest_batch_messages").record(jobs.len() as f64);
     metrics::histogram!("parley_ingest_commit_seconds").record(started.elapsed().as_secs_f64());
-    Ok(results.into_iter().flatten().collect())
+    Ok((results.into_iter().flatten().collect(), durable))
 }
 
 /// The jobs' positions grouped by tenant, tenants in order of first appearance.

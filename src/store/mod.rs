@@ -74,8 +74,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the ingest queue has shut down")]
     Closed,
-    #[error("a commit could not be synced to disk: {0}")]
-    Sync(String),
+    #[error(transparent)]
+    Sync(#[from] SyncFailed),
     #[error("database error: {0}")]
     Database(sqlx::Error),
     #[error("migration failed: {0}")]
@@ -428,7 +428,7 @@ impl WriteTx {
             }
             WriteConn::Sqlite(_) => self.committed(),
         };
-        durable.wait().await
+        Ok(durable.wait().await?)
     }
 
     /// The statement that commits a SQLite transaction, for a caller to send as the last of
@@ -472,16 +472,22 @@ impl Durable {
         Durable(None)
     }
 
-    pub(crate) async fn wait(self) -> Result<(), StoreError> {
+    pub(crate) async fn wait(self) -> Result<(), SyncFailed> {
         match self.0 {
             Some((wal, ticket)) => wal
                 .durable(ticket)
                 .await
-                .map_err(|e| StoreError::Sync(e.to_string())),
+                .map_err(|e| SyncFailed(Arc::new(e))),
             None => Ok(()),
         }
     }
 }
+
+/// A sync of the WAL failed: the commits it was to cover are in the database but were not
+/// acknowledged. Shared by every caller of the batch it failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("a commit could not be synced to disk: {0}")]
+pub struct SyncFailed(Arc<std::io::Error>);
 
 impl std::ops::Deref for WriteTx {
     type Target = AnyConnection;
@@ -529,10 +535,8 @@ pub(crate) fn new_id() -> String {
 mod tests {
     use super::*;
 
-    /// A write dropped before its commit (a failed batch, a cancelled request) leaves nothing
-    /// behind and holds nothing up: neither this store's next write nor another connection's.
-    #[test]
-    fn an_abandoned_write_is_rolled_back() {
+    /// Runs `test` on a runtime of its own against a new SQLite store in a file.
+    fn on_a_new_store<F: std::future::Future<Output = ()>>(test: impl FnOnce(Store) -> F) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("inbox.db").display());
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -541,6 +545,15 @@ mod tests {
             .unwrap();
         runtime.block_on(async {
             let store = Store::connect(&url).await.unwrap();
+            test(store).await;
+        });
+    }
+
+    /// A write dropped before its commit (a failed batch, a cancelled request) leaves nothing
+    /// behind and holds nothing up: neither this store's next write nor another connection's.
+    #[test]
+    fn an_abandoned_write_is_rolled_back() {
+        on_a_new_store(|store| async move {
             let insert = |id: &'static str| {
                 sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $1, 0)")
                     .bind(id)
@@ -588,14 +601,7 @@ mod tests {
     /// before its commit returns.
     #[test]
     fn a_commit_returns_once_its_wal_is_synced() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("inbox.db").display());
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let store = Store::connect(&url).await.unwrap();
+        on_a_new_store(|store| async move {
             let writer = store.writer.clone().unwrap();
             let (wal, synchronous) = {
                 let mut writer = writer.lock().await;

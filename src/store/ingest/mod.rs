@@ -90,16 +90,12 @@ async fn run_writer(store: Store, mut rx: mpsc::Receiver<Job>) {
             // The next batch begins while this one's commit is synced to disk.
             Ok((results, durable)) => {
                 tokio::spawn(async move {
-                    let synced = durable.wait().await.map_err(|e| match e {
-                        StoreError::Sync(m) => m,
-                        other => other.to_string(),
-                    });
+                    let synced = durable.wait().await;
                     for (job, result) in jobs.into_iter().zip(results) {
                         // The caller may have gone away; its message is stored all the same.
-                        let _ = job.reply.send(match &synced {
-                            Ok(()) => Ok(result),
-                            Err(m) => Err(StoreError::Sync(m.clone())),
-                        });
+                        let _ = job
+                            .reply
+                            .send(synced.clone().map(|()| result).map_err(Into::into));
                     }
                 });
             }

@@ -75,7 +75,8 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Starts the ingest writer and the triage worker on the current runtime.
+    /// Starts the ingest writer, the triage worker and the search index upkeep on the current
+    /// runtime.
     pub fn new(store: Store, prompts: Arc<PromptLibrary>, triage: Arc<Triage>) -> Self {
         let triage_wakeup = Arc::new(Notify::new());
         let triage = Arc::new(TenantTriage::new(triage));
@@ -85,6 +86,7 @@ impl AppState {
             triage_wakeup.clone(),
             Duration::from_secs(5),
         );
+        store.start_search_upkeep();
         AppState {
             ingest: IngestQueue::start(store.clone()),
             store,

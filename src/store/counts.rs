@@ -21,11 +21,25 @@ pub struct ThreadCounts {
 /// stays well under a millisecond.
 const COMPACT_AFTER: i64 = 256;
 
+/// What every inbox page carries about its tenant: the header counts, and how many inbound
+/// messages it has had (which names its newest search bucket, `search::bucket`). One query
+/// reads both: a search needs the bucket before it can run, and asking for it on its own cost
+/// a round trip to the database per search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TenantTotals {
+    pub counts: ThreadCounts,
+    pub messages_ingested: i64,
+}
+
 impl Store {
-    /// Served from the page cache while no write has finished since they were read.
     pub async fn thread_counts(&self, tenant_id: &str) -> Result<ThreadCounts, StoreError> {
-        if let Some(counts) = self.pages.counts(tenant_id) {
-            return Ok(counts);
+        Ok(self.tenant_totals(tenant_id).await?.counts)
+    }
+
+    /// Served from the page cache while no write has finished since they were read.
+    pub(crate) async fn tenant_totals(&self, tenant_id: &str) -> Result<TenantTotals, StoreError> {
+        if let Some(totals) = self.pages.totals(tenant_id) {
+            return Ok(totals);
         }
         let generation = self.pages.generation();
         // SUM of BIGINT is NUMERIC on PostgreSQL, which the Any driver cannot decode.
@@ -33,10 +47,11 @@ impl Store {
             "SELECT tn.thread_count AS total, \
                tn.attention_count + CAST(COALESCE(SUM(ch.attention), 0) AS BIGINT) AS attention, \
                tn.draft_thread_count + CAST(COALESCE(SUM(ch.drafts), 0) AS BIGINT) AS drafts, \
-               COUNT(ch.seq) AS pending \
+               COUNT(ch.seq) AS pending, tn.messages_ingested \
              FROM tenants tn LEFT JOIN thread_count_changes ch ON ch.tenant_id = tn.id \
              WHERE tn.id = $1 \
-             GROUP BY tn.id, tn.thread_count, tn.attention_count, tn.draft_thread_count",
+             GROUP BY tn.id, tn.thread_count, tn.attention_count, tn.draft_thread_count, \
+               tn.messages_ingested",
         )
         .bind(tenant_id)
         .fetch_optional(&self.pool)
@@ -53,13 +68,16 @@ impl Store {
                 store.compacting.store(false, Ordering::Release);
             });
         }
-        let counts = ThreadCounts {
-            total: row.try_get("total")?,
-            attention: row.try_get("attention")?,
-            drafts: row.try_get("drafts")?,
+        let totals = TenantTotals {
+            counts: ThreadCounts {
+                total: row.try_get("total")?,
+                attention: row.try_get("attention")?,
+                drafts: row.try_get("drafts")?,
+            },
+            messages_ingested: row.try_get("messages_ingested")?,
         };
-        self.pages.put_counts(tenant_id, generation, counts);
-        Ok(counts)
+        self.pages.put_totals(tenant_id, generation, totals);
+        Ok(totals)
     }
 
     /// Folds the tenant's pending count deltas into its totals. A reader sees the deltas

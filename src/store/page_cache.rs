@@ -11,9 +11,9 @@
 //! process writing to the same database, or a write whose commit was cancelled mid-flight and
 //! landed after its bump.
 //!
-//! The header counts are kept the same way, per tenant: every list request carries them, a
-//! search too, and under load their query's round trip to the database cost as much as a
-//! cheap search's own.
+//! The header counts (with the tenant's message total, [`TenantTotals`]) are kept the same
+//! way, per tenant: every list request carries them, a search too, and under load their
+//! query's round trip to the database cost as much as a cheap search's own.
 //!
 //! A page nobody has is read by one request while the others asking for it wait
 //! ([`PageCache::flight`]): when a page expired, the 32 connections of the load run used to all
@@ -25,8 +25,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::counts::TenantTotals;
 use super::threads::{ThreadFilter, ThreadPage};
-use super::ThreadCounts;
 
 const TTL: Duration = Duration::from_secs(1);
 
@@ -34,8 +34,8 @@ const TTL: Duration = Duration::from_secs(1);
 /// an email's included); a full cache starts over.
 const MAX_BYTES: usize = 64 << 20;
 
-/// Tenants whose counts are kept at most; past it the counts start over.
-const MAX_COUNTS: usize = 10_000;
+/// Tenants whose totals are kept at most; past it the totals start over.
+const MAX_TOTALS: usize = 10_000;
 
 /// Locks that pages are read under, a page's chosen by its key's hash: a fixed set, so nothing
 /// grows with the keys, and two pages rarely share one.
@@ -57,10 +57,10 @@ struct Entry {
     bytes: usize,
 }
 
-struct Counts {
+struct Totals {
     generation: u64,
     at: Instant,
-    counts: ThreadCounts,
+    totals: TenantTotals,
 }
 
 #[derive(Default)]
@@ -72,7 +72,7 @@ struct Pages {
 pub(crate) struct PageCache {
     generation: AtomicU64,
     pages: Mutex<Pages>,
-    counts: Mutex<HashMap<String, Counts>>,
+    totals: Mutex<HashMap<String, Totals>>,
     flights: Vec<tokio::sync::Mutex<()>>,
     hasher: RandomState,
     ttl: Duration,
@@ -90,7 +90,7 @@ impl PageCache {
         PageCache {
             generation: AtomicU64::new(0),
             pages: Mutex::default(),
-            counts: Mutex::default(),
+            totals: Mutex::default(),
             flights: (0..FLIGHTS).map(|_| tokio::sync::Mutex::new(())).collect(),
             hasher: RandomState::new(),
             ttl,
@@ -150,27 +150,27 @@ impl PageCache {
 }
 
 impl PageCache {
-    pub(crate) fn counts(&self, tenant_id: &str) -> Option<ThreadCounts> {
+    pub(crate) fn totals(&self, tenant_id: &str) -> Option<TenantTotals> {
         let current = self.generation();
-        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        counts
+        let totals = self.totals.lock().unwrap_or_else(|p| p.into_inner());
+        totals
             .get(tenant_id)
             .filter(|e| e.generation == current && e.at.elapsed() < self.ttl)
-            .map(|e| e.counts)
+            .map(|e| e.totals)
     }
 
-    /// Like [`PageCache::put`]: `generation` is the one read before the counts were.
-    pub(crate) fn put_counts(&self, tenant_id: &str, generation: u64, counts: ThreadCounts) {
-        let mut all = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        if all.len() >= MAX_COUNTS && !all.contains_key(tenant_id) {
+    /// Like [`PageCache::put`]: `generation` is the one read before the totals were.
+    pub(crate) fn put_totals(&self, tenant_id: &str, generation: u64, totals: TenantTotals) {
+        let mut all = self.totals.lock().unwrap_or_else(|p| p.into_inner());
+        if all.len() >= MAX_TOTALS && !all.contains_key(tenant_id) {
             all.clear();
         }
         all.insert(
             tenant_id.to_string(),
-            Counts {
+            Totals {
                 generation,
                 at: Instant::now(),
-                counts,
+                totals,
             },
         );
     }
@@ -254,18 +254,21 @@ mod tests {
     }
 
     #[test]
-    fn counts_are_served_until_a_write_finishes() {
+    fn totals_are_served_until_a_write_finishes() {
         let cache = long_lived(MAX_BYTES);
-        let counts = page(7).counts;
+        let totals = TenantTotals {
+            counts: page(7).counts,
+            messages_ingested: 70,
+        };
         let read_at = cache.generation();
-        cache.put_counts("t1", read_at, counts);
-        assert_eq!(cache.counts("t1"), Some(counts));
-        assert_eq!(cache.counts("t2"), None);
+        cache.put_totals("t1", read_at, totals);
+        assert_eq!(cache.totals("t1"), Some(totals));
+        assert_eq!(cache.totals("t2"), None);
         cache.invalidate();
-        assert_eq!(cache.counts("t1"), None);
+        assert_eq!(cache.totals("t1"), None);
         // read while that write committed
-        cache.put_counts("t1", read_at, counts);
-        assert_eq!(cache.counts("t1"), None);
+        cache.put_totals("t1", read_at, totals);
+        assert_eq!(cache.totals("t1"), None);
     }
 
     #[test]

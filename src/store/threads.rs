@@ -110,16 +110,6 @@ impl Store {
         Ok(page)
     }
 
-    /// The newest of the tenant's search buckets on SQLite (`search::bucket`).
-    async fn newest_search_bucket(&self, tenant_id: &str) -> Result<i64, StoreError> {
-        let ingested: Option<i64> =
-            sqlx::query_scalar("SELECT messages_ingested FROM tenants WHERE id = $1")
-                .bind(tenant_id)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(search_bucket(ingested.unwrap_or(0)))
-    }
-
     async fn read_threads(
         &self,
         tenant_id: &str,
@@ -187,10 +177,9 @@ impl Store {
                 .and_then(|q| bucketed_match(tenant_id, q)),
             Engine::Postgres => None,
         };
-        let words = match words {
-            Some(m) => Some((m, self.newest_search_bucket(tenant_id).await?)),
-            None => None,
-        };
+        // read first, for the tenant's newest bucket; the page's header counts come with it
+        let totals = self.tenant_totals(tenant_id).await?;
+        let words = words.map(|m| (m, search_bucket(totals.messages_ingested)));
         let search = search.map(|s| params.push(Param::Text(s)));
         let words = words.map(|(m, newest)| (params.push(Param::Text(m)), newest));
         let limit = params.push(Param::Int(query.limit + 1));
@@ -274,7 +263,7 @@ impl Store {
         };
         Ok(ThreadPage {
             threads,
-            counts: self.thread_counts(tenant_id).await?,
+            counts: totals.counts,
             next_cursor,
         })
     }

@@ -32,6 +32,7 @@ pub(crate) struct TenantTotals {
 }
 
 impl Store {
+    /// The tenant's header counts ([`Store::tenant_totals`]).
     pub async fn thread_counts(&self, tenant_id: &str) -> Result<ThreadCounts, StoreError> {
         Ok(self.tenant_totals(tenant_id).await?.counts)
     }

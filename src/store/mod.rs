@@ -169,7 +169,9 @@ impl std::fmt::Debug for Store {
 /// not a copy of it into SQLite's cache. Search, which touches a few hundred index pages a
 /// query, answered a third more requests at 1M messages for it (BENCHMARKS.md, session 27).
 /// The map holds no data of its own: the pages are the file cache's, and the WAL (the newest
-/// commits) is read as before.
+/// commits) is read as before. The price: a disk error while reading the file ends the
+/// process (a signal) rather than failing the one query; acknowledged writes stay on
+/// disk either way.
 const SQLITE_SETUP: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
      PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -16384; \
      PRAGMA mmap_size = 2147418112;";

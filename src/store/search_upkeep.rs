@@ -71,7 +71,8 @@ impl Store {
                 }
                 match store.merge_search_segments().await {
                     Ok(true) => tokio::time::sleep(BETWEEN_STEPS).await,
-                    // the step's own commit moved the generation on by one
+                    // read after the step's own commit, which moved it on: only a later
+                    // write moves it again
                     Ok(false) => merged_at = Some(store.pages.generation()),
                     Err(e) => {
                         if store.is_closed() {

@@ -13,23 +13,25 @@ impl Store {
     ) -> Result<FollowUp, StoreError> {
         let mut tx = self.begin_write().await?;
         self.hold_thread(&mut tx, tenant_id, thread_id).await?;
-        let id = new_id();
-        sqlx::query(
+        // Answered from what was written: read back after the commit, a merge folding the
+        // thread in the meantime made a stored follow-up answer 404.
+        let sql = format!(
             "INSERT INTO follow_ups (id, tenant_id, thread_id, due_at, note, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&id)
-        .bind(tenant_id)
-        .bind(thread_id)
-        .bind(due_at_ms)
-        .bind(note)
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?;
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {}",
+            rows::FOLLOW_UP_COLUMNS
+        );
+        let row = sqlx::query(&sql)
+            .bind(new_id())
+            .bind(tenant_id)
+            .bind(thread_id)
+            .bind(due_at_ms)
+            .bind(note)
+            .bind(now_ms())
+            .fetch_one(&mut *tx)
+            .await?;
+        let follow_up = rows::follow_up(&row)?;
         tx.commit().await?;
-        let mut found = self.list_follow_ups(tenant_id, thread_id).await?;
-        found.retain(|f| f.id == id);
-        found.pop().ok_or(StoreError::NotFound("follow-up"))
+        Ok(follow_up)
     }
 
     /// A thread's follow-ups, soonest first.

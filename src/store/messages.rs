@@ -187,13 +187,18 @@ impl Store {
         &self,
         limit: i64,
     ) -> Result<Vec<(String, String, String, Channel)>, StoreError> {
-        let found = sqlx::query(
-            "SELECT id, tenant_id, body, channel FROM messages \
-             WHERE classified_at IS NULL AND direction = 'inbound' ORDER BY seq LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        // PostgreSQL keeps its queue in a table of its own (migration `triage_queue`)
+        let sql = match self.engine {
+            Engine::Sqlite => {
+                "SELECT id, tenant_id, body, channel FROM messages \
+                 WHERE classified_at IS NULL AND direction = 'inbound' ORDER BY seq LIMIT $1"
+            }
+            Engine::Postgres => {
+                "SELECT m.id, m.tenant_id, m.body, m.channel FROM messages_to_classify q \
+                 JOIN messages m ON m.seq = q.seq ORDER BY q.seq LIMIT $1"
+            }
+        };
+        let found = sqlx::query(sql).bind(limit).fetch_all(&self.pool).await?;
         found
             .iter()
             .map(|row| {

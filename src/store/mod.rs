@@ -338,7 +338,7 @@ impl Store {
         };
         Ok(WriteTx {
             conn,
-            finished: Finished(self.pages.clone()),
+            finished: Finished(Some(self.pages.clone())),
         })
     }
 
@@ -421,6 +421,12 @@ impl WriteTx {
             }
             _ => None,
         }
+    }
+
+    /// Marks a transaction whose writes no page of the inbox can show (merging the search
+    /// index's segments): the cached pages stay current through it.
+    pub(crate) fn shows_no_change(&mut self) {
+        self.finished.0 = None;
     }
 
     /// Commits, and returns once the commit is on disk.
@@ -519,12 +525,15 @@ impl std::ops::DerefMut for WriteTx {
     }
 }
 
-/// Invalidates the cached pages when dropped.
-struct Finished(Arc<page_cache::PageCache>);
+/// Invalidates the cached pages when dropped, unless the transaction changes nothing a page
+/// shows ([`WriteTx::shows_no_change`]).
+struct Finished(Option<Arc<page_cache::PageCache>>);
 
 impl Drop for Finished {
     fn drop(&mut self) {
-        self.0.invalidate();
+        if let Some(pages) = &self.0 {
+            pages.invalidate();
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 //! logarithmic number of times, as FTS5's own merges do. A step holds the write lock for a few
 //! milliseconds; a batch of ingests queued behind it waits that long at most, as the lock
 //! serves its waiters in turn.
+//! A step changes nothing an inbox page shows, so the cached pages stay current through it.
 
 use std::time::Duration;
 
@@ -33,6 +34,7 @@ impl Store {
             return Ok(false);
         }
         let mut tx = self.begin_write().await?;
+        tx.shows_no_change();
         // `total_changes()` counts the rows a merge rewrites in the index's own tables; the
         // two commands count one each when they find nothing to do.
         let changes: Vec<i64> = sqlx::query_scalar(&format!(
@@ -58,7 +60,7 @@ impl Store {
         }
         let store = self.clone();
         tokio::spawn(async move {
-            // the last step's write generation that found nothing to merge
+            // the write generation at which a step last found nothing to merge
             let mut merged_at = None;
             loop {
                 if store.is_closed() {
@@ -71,9 +73,8 @@ impl Store {
                 }
                 match store.merge_search_segments().await {
                     Ok(true) => tokio::time::sleep(BETWEEN_STEPS).await,
-                    // read after the step's own commit, which moved it on: only a later
-                    // write moves it again
-                    Ok(false) => merged_at = Some(store.pages.generation()),
+                    // the steps leave it alone: only a write of something else moves it on
+                    Ok(false) => merged_at = Some(generation),
                     Err(e) => {
                         if store.is_closed() {
                             return;

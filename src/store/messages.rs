@@ -187,15 +187,22 @@ impl Store {
         &self,
         limit: i64,
     ) -> Result<Vec<(String, String, String, Channel)>, StoreError> {
-        // PostgreSQL keeps its queue in a table of its own (migration `triage_queue`)
+        // PostgreSQL keeps its queue in a table of its own (migration `triage_queue`), and
+        // each message is fetched by its key. Joined plainly, the planner merged the queue
+        // with the whole `messages` index from its first row: the queue holds the newest
+        // messages, so that read every older one first (19 ms a batch at 50k messages, while
+        // the queue's statistics said it was empty).
         let sql = match self.engine {
             Engine::Sqlite => {
                 "SELECT id, tenant_id, body, channel FROM messages \
                  WHERE classified_at IS NULL AND direction = 'inbound' ORDER BY seq LIMIT $1"
             }
             Engine::Postgres => {
-                "SELECT m.id, m.tenant_id, m.body, m.channel FROM messages_to_classify q \
-                 JOIN messages m ON m.seq = q.seq ORDER BY q.seq LIMIT $1"
+                "SELECT m.id, m.tenant_id, m.body, m.channel \
+                 FROM (SELECT seq FROM messages_to_classify ORDER BY seq LIMIT $1) q \
+                 CROSS JOIN LATERAL (SELECT id, tenant_id, body, channel FROM messages \
+                   WHERE seq = q.seq LIMIT 1) m \
+                 ORDER BY q.seq"
             }
         };
         let found = sqlx::query(sql).bind(limit).fetch_all(&self.pool).await?;

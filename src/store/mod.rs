@@ -149,6 +149,16 @@ pub struct Store {
     /// finds the database changed by another, so writers drawn from the readers' pool read
     /// back from the file, at every commit, the index pages they were about to change.
     writer: Option<Arc<tokio::sync::Mutex<Writer>>>,
+    /// PostgreSQL's connections for searches, which plan every statement once (`None` on
+    /// SQLite). Planning a search for its parameters took 2-4 ms, ten times what running it
+    /// takes for most searches, and the server never switched to its generic plan by itself
+    /// (it prices that plan above the custom ones). The query's shape already fixes the plan:
+    /// how far its walk over the message index goes is decided at run time. Set on the
+    /// connection, the generic plan costs a search no round trips of its own; set per search
+    /// (`SET LOCAL` in a transaction of its own), it cost three, and 15 % of the requests a
+    /// second two connections served (BENCHMARKS.md, session 28). Connections of their own
+    /// keep every other statement planned as before.
+    searches: Option<AnyPool>,
 }
 
 impl std::fmt::Debug for Store {
@@ -207,11 +217,15 @@ async fn sync_after_commit(conn: &mut AnyConnection) -> Result<Option<Arc<WalSyn
     Ok(Some(Arc::new(WalSync::new(&file))))
 }
 
-/// A pool on `options`, each SQLite connection set up for this store.
+/// How each of PostgreSQL's search connections is set up (`Store::searches`).
+const POSTGRES_SEARCH_SETUP: &str = "SET plan_cache_mode = force_generic_plan";
+
+/// A pool on `options`, each connection set up by `setup`.
 async fn open_pool(
     options: &AnyConnectOptions,
     engine: Engine,
     connections: u32,
+    setup: Option<&'static str>,
 ) -> Result<AnyPool, sqlx::Error> {
     AnyPoolOptions::new()
         .max_connections(connections)
@@ -221,8 +235,8 @@ async fn open_pool(
         .test_before_acquire(engine == Engine::Postgres)
         .after_connect(move |conn, _| {
             Box::pin(async move {
-                if engine == Engine::Sqlite {
-                    conn.execute(SQLITE_SETUP).await?;
+                if let Some(setup) = setup {
+                    conn.execute(setup).await?;
                 }
                 Ok(())
             })
@@ -250,15 +264,10 @@ impl Store {
             _ => url.to_string(),
         };
         let options = AnyConnectOptions::from_str(&url)?;
-        let pool = open_pool(
-            &options,
-            engine,
-            match engine {
-                Engine::Sqlite => 8,
-                Engine::Postgres => 16,
-            },
-        )
-        .await?;
+        let pool = match engine {
+            Engine::Sqlite => open_pool(&options, engine, 8, Some(SQLITE_SETUP)).await?,
+            Engine::Postgres => open_pool(&options, engine, 16, None).await?,
+        };
         match engine {
             Engine::Sqlite => {
                 sqlx::migrate!("migrations/sqlite").run(&pool).await?;
@@ -287,6 +296,12 @@ impl Store {
             }
             Engine::Postgres => None,
         };
+        let searches = match engine {
+            Engine::Sqlite => None,
+            Engine::Postgres => {
+                Some(open_pool(&options, engine, 4, Some(POSTGRES_SEARCH_SETUP)).await?)
+            }
+        };
         Ok(Store {
             pool,
             engine,
@@ -294,6 +309,7 @@ impl Store {
             keys: Arc::default(),
             pages: Arc::default(),
             writer,
+            searches,
         })
     }
 
@@ -343,6 +359,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(searches) = &self.searches {
+            searches.close().await;
+        }
         self.pool.close().await;
     }
 

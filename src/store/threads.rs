@@ -227,15 +227,12 @@ impl Store {
                 rows::THREAD_SELECT
             ),
         };
-        let found = if search.is_some() && self.engine == Engine::Postgres {
-            self.fetch_with_generic_plan(params.bind_all(sqlx::query(&sql)))
-                .await?
-        } else {
-            params
-                .bind_all(sqlx::query(&sql))
-                .fetch_all(&self.pool)
-                .await?
+        // PostgreSQL's searches have connections of their own (`Store::searches`)
+        let pool = match (&search, &self.searches) {
+            (Some(_), Some(searches)) => searches,
+            _ => &self.pool,
         };
+        let found = params.bind_all(sqlx::query(&sql)).fetch_all(pool).await?;
         let more = found.len() as i64 > query.limit;
         let threads = found
             .iter()
@@ -266,25 +263,6 @@ impl Store {
             counts: totals.counts,
             next_cursor,
         })
-    }
-
-    /// Runs a PostgreSQL search under a generic plan. Planning the search query for its
-    /// parameters took 2-4 ms, ten times what running it takes for most searches, and the
-    /// server never switched to its generic plan by itself (it prices that plan above the
-    /// custom ones). The query's shape already fixes the plan: how far its walk over the
-    /// message index goes is decided at run time. `SET LOCAL` keeps the setting to this one
-    /// transaction.
-    async fn fetch_with_generic_plan<'q>(
-        &self,
-        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    ) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET LOCAL plan_cache_mode = force_generic_plan")
-            .execute(&mut *tx)
-            .await?;
-        let rows = query.fetch_all(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(rows)
     }
 
     pub async fn get_thread(&self, tenant_id: &str, id: &str) -> Result<Thread, StoreError> {

@@ -58,10 +58,43 @@ pub struct IngestQueue {
 }
 
 impl IngestQueue {
-    /// Starts the writer task on the current runtime.
+    /// Starts the writer: on SQLite on a thread of its own, on PostgreSQL as a task on the
+    /// current runtime.
+    ///
+    /// SQLite's writer holds the database's write lock from a batch's lookups to its commit,
+    /// and in between it waits twice to be run again: once its lookups are back from the
+    /// connection's thread, and once its writes are. As a task, it waited each time behind
+    /// the request handlers queued on the runtime's two workers, the lock held all along. On
+    /// a thread of its own it is run the moment the connection's thread answers: 32
+    /// concurrent ingests went from 5.1-5.4k to 5.7k msg/s (BENCHMARKS.md, session 28).
+    /// PostgreSQL's writer waits on its sockets, which the main runtime drives; moved, it
+    /// measured no faster.
     pub fn start(store: Store) -> Self {
         let (jobs, rx) = mpsc::channel(MAX_BATCH * 8);
-        tokio::spawn(run_writer(store, rx));
+        match store.engine() {
+            Engine::Sqlite => {
+                let spawned = std::thread::Builder::new()
+                    .name("parley-ingest".into())
+                    .spawn(move || {
+                        match tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                        {
+                            Ok(runtime) => runtime.block_on(run_writer(store, rx)),
+                            Err(e) => {
+                                tracing::error!(error = %e, "no runtime for the ingest writer")
+                            }
+                        }
+                    });
+                // without its writer, every ingest answers that the queue has shut down
+                if let Err(e) = spawned {
+                    tracing::error!(error = %e, "no thread for the ingest writer");
+                }
+            }
+            Engine::Postgres => {
+                tokio::spawn(run_writer(store, rx));
+            }
+        }
         IngestQueue { jobs }
     }
 

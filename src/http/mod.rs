@@ -75,8 +75,8 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Starts the ingest writer, the triage worker and the search index upkeep on the current
-    /// runtime.
+    /// Starts the ingest writer (`IngestQueue::start_for_server`), the triage worker and the
+    /// search index upkeep.
     pub fn new(store: Store, prompts: Arc<PromptLibrary>, triage: Arc<Triage>) -> Self {
         let triage_wakeup = Arc::new(Notify::new());
         let triage = Arc::new(TenantTriage::new(triage));
@@ -88,7 +88,7 @@ impl AppState {
         );
         store.start_search_upkeep();
         AppState {
-            ingest: IngestQueue::start(store.clone()),
+            ingest: IngestQueue::start_for_server(store.clone()),
             store,
             prompts,
             readiness: Readiness::default(),

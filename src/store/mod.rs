@@ -153,11 +153,11 @@ pub struct Store {
     /// SQLite). Planning a search for its parameters took 2-4 ms, ten times what running it
     /// takes for most searches, and the server never switched to its generic plan by itself
     /// (it prices that plan above the custom ones). The query's shape already fixes the plan:
-    /// how far its walk over the message index goes is decided at run time. Set on the
-    /// connection, the generic plan costs a search no round trips of its own; set per search
-    /// (`SET LOCAL` in a transaction of its own), it cost three, and 15 % of the requests a
-    /// second two connections served (BENCHMARKS.md, session 28). Connections of their own
-    /// keep every other statement planned as before.
+    /// how far its walk over the message index goes is decided at run time. Set once on
+    /// each of these connections, the setting costs a search nothing; set per search (`SET
+    /// LOCAL` in a transaction of its own) it cost three round trips, and two concurrent
+    /// searches answered 15 % fewer requests a second (BENCHMARKS.md, session 28). Every
+    /// other statement, on the main pool, is planned as before.
     searches: Option<AnyPool>,
 }
 

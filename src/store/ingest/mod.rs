@@ -1,6 +1,6 @@
 //! Inbound messages: find or open the sender's thread, store the message, raise Attention.
 //!
-//! Ingests go through one writer task that commits whatever has queued up as a single
+//! Ingests go through one writer that commits whatever has queued up as a single
 //! transaction (group commit): each caller is acknowledged only after that commit, so a 2xx is
 //! durable, and the per-commit fsync is shared by the whole batch. A batch is worked out in
 //! memory, repeats inside it resolved the way one-by-one writes would resolve them, and then
@@ -58,8 +58,16 @@ pub struct IngestQueue {
 }
 
 impl IngestQueue {
-    /// Starts the writer: on SQLite on a thread of its own, on PostgreSQL as a task on the
-    /// current runtime.
+    /// Starts the writer task on the current runtime. Jobs queued before it first runs go
+    /// into one batch (what the batch tests rely on).
+    pub fn start(store: Store) -> Self {
+        let (jobs, rx) = mpsc::channel(MAX_BATCH * 8);
+        tokio::spawn(run_writer(store, rx));
+        IngestQueue { jobs }
+    }
+
+    /// Starts the writer as the server runs it: on SQLite on a thread of its own, on
+    /// PostgreSQL as a task on the current runtime ([`IngestQueue::start`]).
     ///
     /// SQLite's writer holds the database's write lock from a batch's lookups to its commit,
     /// and in between it waits twice to be run again: once its lookups are back from the
@@ -69,31 +77,25 @@ impl IngestQueue {
     /// concurrent ingests went from 5.1-5.4k to 5.7k msg/s (BENCHMARKS.md, session 28).
     /// PostgreSQL's writer waits on its sockets, which the main runtime drives; moved, it
     /// measured no faster.
-    pub fn start(store: Store) -> Self {
+    pub fn start_for_server(store: Store) -> Self {
+        if store.engine() == Engine::Postgres {
+            return Self::start(store);
+        }
         let (jobs, rx) = mpsc::channel(MAX_BATCH * 8);
-        match store.engine() {
-            Engine::Sqlite => {
-                let spawned = std::thread::Builder::new()
-                    .name("parley-ingest".into())
-                    .spawn(move || {
-                        match tokio::runtime::Builder::new_current_thread()
-                            .enable_all()
-                            .build()
-                        {
-                            Ok(runtime) => runtime.block_on(run_writer(store, rx)),
-                            Err(e) => {
-                                tracing::error!(error = %e, "no runtime for the ingest writer")
-                            }
-                        }
-                    });
-                // without its writer, every ingest answers that the queue has shut down
-                if let Err(e) = spawned {
-                    tracing::error!(error = %e, "no thread for the ingest writer");
+        let spawned = std::thread::Builder::new()
+            .name("parley-ingest".into())
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(run_writer(store, rx)),
+                    Err(e) => tracing::error!(error = %e, "no runtime for the ingest writer"),
                 }
-            }
-            Engine::Postgres => {
-                tokio::spawn(run_writer(store, rx));
-            }
+            });
+        // without its writer, every ingest answers that the queue has shut down
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "no thread for the ingest writer");
         }
         IngestQueue { jobs }
     }

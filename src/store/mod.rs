@@ -220,13 +220,8 @@ async fn sync_after_commit(conn: &mut AnyConnection) -> Result<Option<Arc<WalSyn
 /// How each of PostgreSQL's search connections is set up (`Store::searches`).
 const POSTGRES_SEARCH_SETUP: &str = "SET plan_cache_mode = force_generic_plan";
 
-/// A pool on `options`, each connection set up by `setup`.
-async fn open_pool(
-    options: &AnyConnectOptions,
-    engine: Engine,
-    connections: u32,
-    setup: Option<&'static str>,
-) -> Result<AnyPool, sqlx::Error> {
+/// How a pool of up to `connections` connects, each connection set up by `setup`.
+fn pool_options(engine: Engine, connections: u32, setup: Option<&'static str>) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(connections)
         .acquire_timeout(Duration::from_secs(10))
@@ -241,8 +236,6 @@ async fn open_pool(
                 Ok(())
             })
         })
-        .connect_with(options.clone())
-        .await
 }
 
 impl Store {
@@ -265,9 +258,11 @@ impl Store {
         };
         let options = AnyConnectOptions::from_str(&url)?;
         let pool = match engine {
-            Engine::Sqlite => open_pool(&options, engine, 8, Some(SQLITE_SETUP)).await?,
-            Engine::Postgres => open_pool(&options, engine, 16, None).await?,
-        };
+            Engine::Sqlite => pool_options(engine, 8, Some(SQLITE_SETUP)),
+            Engine::Postgres => pool_options(engine, 16, None),
+        }
+        .connect_with(options.clone())
+        .await?;
         match engine {
             Engine::Sqlite => {
                 sqlx::migrate!("migrations/sqlite").run(&pool).await?;
@@ -296,11 +291,12 @@ impl Store {
             }
             Engine::Postgres => None,
         };
+        // connected on the first search: the pool above has already reached the server
         let searches = match engine {
             Engine::Sqlite => None,
-            Engine::Postgres => {
-                Some(open_pool(&options, engine, 4, Some(POSTGRES_SEARCH_SETUP)).await?)
-            }
+            Engine::Postgres => Some(
+                pool_options(engine, 4, Some(POSTGRES_SEARCH_SETUP)).connect_lazy_with(options),
+            ),
         };
         Ok(Store {
             pool,

@@ -782,6 +782,72 @@ async fn search_finds_the_newest_matches_across_buckets(engine: Engine) {
     assert_eq!(thread_ids(&rare), vec![oldest]);
 }
 
+/// PostgreSQL: new messages' words wait in the search indexes' pending lists, where searches
+/// find them, and the server folds the lists into the indexes by itself.
+#[tokio::test]
+async fn postgres_search_index_pending_lists_are_found_and_folded_in() {
+    use sqlx::{Connection, Row};
+    let app = spawn_app(Engine::Postgres).await;
+    let mut db = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
+    for index in ["messages_search", "contacts_search"] {
+        let options: String = sqlx::query(
+            "SELECT array_to_string(reloptions, ',') AS o FROM pg_class WHERE relname = $1",
+        )
+        .bind(index)
+        .fetch_one(&mut db)
+        .await
+        .unwrap()
+        .get("o");
+        assert!(options.contains("fastupdate=on"), "{index}: {options}");
+    }
+    sqlx::query("CREATE EXTENSION IF NOT EXISTS pgstattuple")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let mut threads = Vec::new();
+    for i in 0..40 {
+        let (thread, _) = app
+            .sms(
+                &format!("+1512555{:04}", 3000 + i),
+                &format!("the crawlspace dehumidifier {i} is rattling"),
+            )
+            .await;
+        threads.push(thread);
+    }
+    let search = |q: &'static str| {
+        let app = &app;
+        async move {
+            let (status, page) = app.get(&format!("/v1/threads?limit=50&q={q}")).await;
+            assert_eq!(status, 200, "{page}");
+            let mut found = thread_ids(&page);
+            found.sort();
+            found
+        }
+    };
+    threads.sort();
+    // found whether their words are still pending or folded in already
+    assert_eq!(search("dehumidifier").await, threads);
+    let pending = || async {
+        let mut db = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
+        sqlx::query(
+            "SELECT ((SELECT pending_pages FROM pgstatginindex('messages_search')) \
+               + (SELECT pending_pages FROM pgstatginindex('contacts_search')))::bigint AS n",
+        )
+        .fetch_one(&mut db)
+        .await
+        .unwrap()
+        .get::<i64, _>("n")
+    };
+    let mut waited = 0;
+    while pending().await > 0 {
+        waited += 1;
+        assert!(waited < 400, "the pending lists were never folded in");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(search("dehumidifier").await, threads);
+    assert_eq!(search("crawlspa").await, threads);
+}
+
 /// A pasted run of thousands of letters (a log, a key, a mangled attachment) is stored like any
 /// message, and the message is found by its other words: PostgreSQL's index prefixes every word,
 /// and a prefixed word past the 2 KB lexeme limit would have refused the message.

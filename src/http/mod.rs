@@ -80,15 +80,17 @@ impl AppState {
     pub fn new(store: Store, prompts: Arc<PromptLibrary>, triage: Arc<Triage>) -> Self {
         let triage_wakeup = Arc::new(Notify::new());
         let triage = Arc::new(TenantTriage::new(triage));
+        let ingest = IngestQueue::start_for_server(store.clone());
         crate::pipeline::triage::start_worker(
             store.clone(),
             triage.clone(),
             triage_wakeup.clone(),
             Duration::from_secs(5),
+            ingest.load(),
         );
         store.start_search_upkeep();
         AppState {
-            ingest: IngestQueue::start_for_server(store.clone()),
+            ingest,
             store,
             prompts,
             readiness: Readiness::default(),

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::domain::Channel;
-use crate::store::{Classified, CorrectedMessage, Store, StoreError};
+use crate::store::{Classified, CorrectedMessage, IngestLoad, Store, StoreError};
 use crate::triage::data::LabelledMessage;
 use crate::triage::{Classification, Taxonomy, Triage, TriageError};
 
@@ -162,7 +162,45 @@ pub fn to_stored(c: &Classification) -> Classified {
 
 /// Classifies every pending message once; returns how many were done.
 pub async fn drain_once(store: &Store, triage: &TenantTriage) -> Result<usize, StoreError> {
+    drain(store, triage, None).await
+}
+
+/// While the ingest writer is behind, the classifier's writes take at most one part in
+/// `GIVE_WAY_FACTOR + 1` of the time: after storing a batch for `t`, it waits up to
+/// `GIVE_WAY_FACTOR * t` before storing the next.
+const GIVE_WAY_FACTOR: u32 = 9;
+
+/// Longest a batch of results waits for a busy ingest writer before it is stored anyway.
+const GIVE_WAY_AT_MOST: Duration = Duration::from_secs(1);
+
+/// How often a waiting batch looks at the writer again.
+const GIVE_WAY_STEP: Duration = Duration::from_millis(10);
+
+/// Waits while the ingest writer is behind, up to `up_to` (at most [`GIVE_WAY_AT_MOST`]).
+///
+/// Storing results is the classifier's one cost that the ingest writer feels: its statements
+/// run on the same database as the writer's, and on SQLite they queue for the same lock.
+/// Ingests are callers waiting for an acknowledgement; triage can catch up once they are
+/// answered. At 32 concurrent ingests on PostgreSQL, a classifier storing as fast as it could
+/// took a third of their rate (BENCHMARKS.md, session 29). The wait follows what storing
+/// costs: on PostgreSQL a batch is a transaction per thread, on SQLite one for the batch.
+async fn give_way(load: &IngestLoad, up_to: Duration) {
+    let started = tokio::time::Instant::now();
+    let up_to = up_to.min(GIVE_WAY_AT_MOST);
+    while load.is_behind() && started.elapsed() < up_to {
+        tokio::time::sleep(GIVE_WAY_STEP).await;
+    }
+}
+
+/// [`drain_once`], storing each batch only after giving way to a busy ingest writer.
+async fn drain(
+    store: &Store,
+    triage: &TenantTriage,
+    ingest: Option<&IngestLoad>,
+) -> Result<usize, StoreError> {
     let mut done = 0;
+    // how long the last batch took to store
+    let mut storing = Duration::ZERO;
     loop {
         let pending = store.unclassified(BATCH).await?;
         if pending.is_empty() {
@@ -187,7 +225,12 @@ pub async fn drain_once(store: &Store, triage: &TenantTriage) -> Result<usize, S
                     .map(|((id, _, _, _), c)| (id.clone(), to_stored(c))),
             );
         }
+        if let Some(load) = ingest {
+            give_way(load, storing * GIVE_WAY_FACTOR).await;
+        }
+        let started = tokio::time::Instant::now();
         store.store_classifications(&stored).await?;
+        storing = started.elapsed();
         done += stored.len();
         metrics::counter!("parley_messages_triaged_total").increment(stored.len() as u64);
     }
@@ -241,8 +284,15 @@ fn lower_priority() {
 fn lower_priority() {}
 
 /// Runs until the process ends: first rebuilds the tenants' corrected classifiers, then
-/// classifies, waking on `wakeup` (a new message) or every `every`.
-pub fn start_worker(store: Store, triage: Arc<TenantTriage>, wakeup: Arc<Notify>, every: Duration) {
+/// classifies, waking on `wakeup` (a new message) or every `every`, and giving way to the
+/// ingest writer while it is behind.
+pub fn start_worker(
+    store: Store,
+    triage: Arc<TenantTriage>,
+    wakeup: Arc<Notify>,
+    every: Duration,
+    ingest: Arc<IngestLoad>,
+) {
     tokio::spawn(async move {
         match triage.relearn_all(&store).await {
             Ok(n) if n > 0 => tracing::info!(tenants = n, "retrained triage on corrections"),
@@ -250,7 +300,7 @@ pub fn start_worker(store: Store, triage: Arc<TenantTriage>, wakeup: Arc<Notify>
             Err(e) => tracing::error!(error = %e, "retraining on corrections failed"),
         }
         loop {
-            if let Err(e) = drain_once(&store, &triage).await {
+            if let Err(e) = drain(&store, &triage, Some(&ingest)).await {
                 // The server closed the store on its way out: nothing failed, and what is
                 // left unclassified waits for the next start.
                 if store.is_closed() {

@@ -4,6 +4,7 @@
 //! other (times as unix milliseconds, flags as 0/1 integers) and only full-text search and
 //! transaction start differ by engine.
 
+mod classifications;
 mod corrections;
 mod counts;
 mod cursor;
@@ -39,7 +40,7 @@ pub use corrections::{CorrectedMessage, LabelCorrection};
 pub use counts::ThreadCounts;
 pub use cursor::CursorError;
 pub use drafts::NewDraft;
-pub use ingest::{InboundMessage, IngestQueue, Ingested};
+pub use ingest::{InboundMessage, IngestLoad, IngestQueue, Ingested};
 pub use messages::{Classified, MessagePage, OutboundMessage};
 pub use settings::PromptVersion;
 pub use stats::ResponseTimes;

@@ -11,6 +11,9 @@ mod postgres;
 mod sqlite;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -55,6 +58,41 @@ const MAX_BATCH: usize = 512;
 #[derive(Clone)]
 pub struct IngestQueue {
     jobs: mpsc::Sender<Job>,
+    load: Arc<IngestLoad>,
+}
+
+/// How long the writer counts as behind after a batch that ended with ingests waiting.
+const BEHIND_FOR: Duration = Duration::from_millis(50);
+
+/// Whether the ingest writer is falling behind, for background work that should give way to
+/// it ([`crate::pipeline::triage`]): it is behind while its batches end with more ingests
+/// already waiting, each of them a caller not yet acknowledged.
+#[derive(Debug)]
+pub struct IngestLoad {
+    epoch: Instant,
+    /// Until when, in microseconds since `epoch`, the writer counts as behind.
+    behind_until: AtomicU64,
+}
+
+impl IngestLoad {
+    fn new() -> Self {
+        IngestLoad {
+            epoch: Instant::now(),
+            behind_until: AtomicU64::new(0),
+        }
+    }
+
+    fn fell_behind(&self) {
+        let until = (self.epoch.elapsed() + BEHIND_FOR).as_micros();
+        self.behind_until
+            .store(u64::try_from(until).unwrap_or(u64::MAX), Ordering::Release);
+    }
+
+    /// Whether a batch ended with ingests waiting within the last [`BEHIND_FOR`].
+    pub fn is_behind(&self) -> bool {
+        let now = self.epoch.elapsed().as_micros();
+        now < u128::from(self.behind_until.load(Ordering::Acquire))
+    }
 }
 
 impl IngestQueue {
@@ -62,8 +100,9 @@ impl IngestQueue {
     /// into one batch (what the batch tests rely on).
     pub fn start(store: Store) -> Self {
         let (jobs, rx) = mpsc::channel(MAX_BATCH * 8);
-        tokio::spawn(run_writer(store, rx));
-        IngestQueue { jobs }
+        let load = Arc::new(IngestLoad::new());
+        tokio::spawn(run_writer(store, rx, Arc::clone(&load)));
+        IngestQueue { jobs, load }
     }
 
     /// Starts the writer as the server runs it: on SQLite on a thread of its own, on
@@ -82,6 +121,8 @@ impl IngestQueue {
             return Self::start(store);
         }
         let (jobs, rx) = mpsc::channel(MAX_BATCH * 8);
+        let load = Arc::new(IngestLoad::new());
+        let writer_load = Arc::clone(&load);
         let spawned = std::thread::Builder::new()
             .name("parley-ingest".into())
             .spawn(move || {
@@ -89,7 +130,7 @@ impl IngestQueue {
                     .enable_all()
                     .build()
                 {
-                    Ok(runtime) => runtime.block_on(run_writer(store, rx)),
+                    Ok(runtime) => runtime.block_on(run_writer(store, rx, writer_load)),
                     Err(e) => tracing::error!(error = %e, "no runtime for the ingest writer"),
                 }
             });
@@ -97,7 +138,12 @@ impl IngestQueue {
         if let Err(e) = spawned {
             tracing::error!(error = %e, "no thread for the ingest writer");
         }
-        IngestQueue { jobs }
+        IngestQueue { jobs, load }
+    }
+
+    /// How busy the writer is.
+    pub fn load(&self) -> Arc<IngestLoad> {
+        Arc::clone(&self.load)
     }
 
     /// Stores one message; returns once it is committed.
@@ -117,11 +163,15 @@ impl IngestQueue {
     }
 }
 
-async fn run_writer(store: Store, mut rx: mpsc::Receiver<Job>) {
+async fn run_writer(store: Store, mut rx: mpsc::Receiver<Job>, load: Arc<IngestLoad>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let jobs = std::mem::take(&mut batch);
-        match commit_batch(&store, &jobs).await {
+        let committed = commit_batch(&store, &jobs).await;
+        if !rx.is_empty() {
+            load.fell_behind();
+        }
+        match committed {
             // The next batch begins while this one's commit is synced to disk.
             Ok((results, durable)) => {
                 tokio::spawn(async move {

@@ -63,8 +63,9 @@ impl Store {
             .await
     }
 
-    /// Stores triage results, refreshing each thread once. On SQLite, whose writers take
-    /// turns anyway, up to `CLASSIFIED_PER_WRITE` at once.
+    /// Stores triage results, refreshing each thread once; a result for a message no longer
+    /// stored is dropped. On SQLite, whose writers take turns anyway, up to
+    /// `CLASSIFIED_PER_WRITE` at once.
     ///
     /// On PostgreSQL, in rounds, each a transaction that waits for no row lock
     /// ([`Store::store_unheld_classifications`]); then whatever another transaction held,

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 
 use super::messages::{refresh_thread_triage, refresh_threads_triage, Classified};
 use super::{now_ms, placeholders, Engine, Store, StoreError, WriteTx};
@@ -98,14 +98,14 @@ impl Store {
     /// not found goes in no round.
     async fn rounds_by_page<'a>(
         &self,
-        results: &'a [(String, Classified)],
-    ) -> Result<Vec<Vec<&'a (String, Classified)>>, StoreError> {
-        let ids: Vec<&str> = results.iter().map(|(id, _)| id.as_str()).collect();
+        results: &'a [Outcome],
+    ) -> Result<Vec<Vec<&'a Outcome>>, StoreError> {
+        let ids = ids_json(&results.iter().collect::<Vec<_>>())?;
         let found = sqlx::query(
             "SELECT id, (ctid::text::point)[0]::bigint AS page FROM messages \
              WHERE id = ANY (ARRAY(SELECT jsonb_array_elements_text($1::jsonb)))",
         )
-        .bind(serde_json::to_string(&ids)?)
+        .bind(&ids)
         .fetch_all(&self.pool)
         .await?;
         let mut pages: HashMap<String, i64> = HashMap::with_capacity(found.len());
@@ -113,7 +113,7 @@ impl Store {
             pages.insert(row.try_get("id")?, row.try_get("page")?);
         }
         let mut taken: HashMap<i64, usize> = HashMap::new();
-        let mut rounds: Vec<Vec<&(String, Classified)>> = Vec::new();
+        let mut rounds: Vec<Vec<&Outcome>> = Vec::new();
         for result in results {
             let Some(page) = pages.get(&result.0) else {
                 continue;
@@ -137,13 +137,12 @@ impl Store {
     /// lock in.
     async fn store_unheld_classifications<'a>(
         &self,
-        results: &[&'a (String, Classified)],
-    ) -> Result<Vec<&'a (String, Classified)>, StoreError> {
+        results: &[&'a Outcome],
+    ) -> Result<Vec<&'a Outcome>, StoreError> {
         if results.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<&str> = results.iter().map(|(id, _)| id.as_str()).collect();
-        let ids = serde_json::to_string(&ids)?;
+        let ids = ids_json(results)?;
         let mut tx = self.begin_write().await?;
         take_turns_with_merges(&mut tx, &ids).await?;
         // The row locks come in a statement before the update, as in the per-thread path:
@@ -176,28 +175,7 @@ impl Store {
             .iter()
             .partition(|result| stored.contains(result.0.as_str()));
         if !storing.is_empty() {
-            let rows = storing
-                .iter()
-                .map(|(id, c)| ClassifiedRow::new(id, c))
-                .collect::<Result<Vec<_>, _>>()?;
-            sqlx::query(
-                "UPDATE messages SET \
-                   tags = COALESCE((SELECT c.tags FROM label_corrections c \
-                                    WHERE c.message_id = messages.id), v.tags), \
-                   urgency = COALESCE((SELECT c.urgency FROM label_corrections c \
-                                       WHERE c.message_id = messages.id), v.urgency), \
-                   language = v.language, language_confidence = v.confidence, \
-                   classified_at = $2 \
-                 FROM jsonb_to_recordset($1::jsonb) AS v(id text, tags text, urgency text, \
-                   language text, confidence float8) \
-                 WHERE messages.id = v.id \
-                   AND messages.id = ANY (ARRAY(SELECT id FROM jsonb_to_recordset($1::jsonb) \
-                     AS w(id text)))",
-            )
-            .bind(serde_json::to_string(&rows)?)
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?;
+            store_labels(&mut tx, &storing).await?;
             refresh_threads_triage(&mut tx, &threads).await?;
         }
         tx.commit().await?;
@@ -209,61 +187,51 @@ impl Store {
     /// deadlock against an ingest batch, which locks its threads in arrival order.
     async fn store_classifications_by_thread(
         &self,
-        results: &[&(String, Classified)],
+        results: &[&Outcome],
     ) -> Result<(), StoreError> {
-        let mut by_thread: Vec<(String, Vec<&(String, Classified)>)> = Vec::new();
-        let mut conn = self.pool.acquire().await?;
+        if results.is_empty() {
+            return Ok(());
+        }
+        let ids = ids_json(results)?;
+        let found = sqlx::query(
+            "SELECT id, thread_id FROM messages \
+             WHERE id = ANY (ARRAY(SELECT jsonb_array_elements_text($1::jsonb)))",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut thread_of: HashMap<String, String> = HashMap::with_capacity(found.len());
+        for row in &found {
+            thread_of.insert(row.try_get("id")?, row.try_get("thread_id")?);
+        }
+        let mut by_thread: Vec<(&str, Vec<&Outcome>)> = Vec::new();
         for &item in results {
-            let thread_id = thread_of(&mut conn, &item.0).await?;
-            match by_thread.iter_mut().find(|(t, _)| *t == thread_id) {
+            // a message no longer stored has nothing to label
+            let Some(thread_id) = thread_of.get(&item.0) else {
+                continue;
+            };
+            match by_thread.iter_mut().find(|(t, _)| t == thread_id) {
                 Some((_, items)) => items.push(item),
                 None => by_thread.push((thread_id, vec![item])),
             }
         }
-        drop(conn);
-        let now = now_ms();
         for (_, items) in by_thread {
+            let ids = ids_json(&items)?;
             let mut tx = self.begin_write().await?;
-            if let Some((first, _)) = items.first() {
-                take_turns_with_merges(&mut tx, &serde_json::to_string(&[first])?).await?;
-            }
-            let mut threads: Vec<String> = Vec::new();
-            for (message_id, result) in items {
-                // An operator's correction made before the classifier got here still wins. The
-                // row lock comes first, in its own statement: an UPDATE that had to wait for a
-                // correction's transaction would otherwise evaluate its correction subqueries
-                // in the snapshot from before that commit, and overwrite the correction with
-                // the classifier's labels.
-                sqlx::query("SELECT id FROM messages WHERE id = $1 FOR UPDATE")
-                    .bind(message_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                sqlx::query(
-                    "UPDATE messages SET \
-                       tags = COALESCE((SELECT c.tags FROM label_corrections c \
-                                        WHERE c.message_id = messages.id), $1), \
-                       urgency = COALESCE((SELECT c.urgency FROM label_corrections c \
-                                           WHERE c.message_id = messages.id), $2), \
-                       language = $3, language_confidence = $4, classified_at = $5 \
-                     WHERE id = $6",
-                )
-                .bind(serde_json::to_string(&result.tags)?)
-                .bind(result.urgency.as_str())
-                .bind(&result.language)
-                // Never a NULL here: sqlx's Any driver sends a NULL f64 to PostgreSQL as float4,
-                // and the statement cached with that type then rejects every real value. 0 means
-                // "no confidence", and is only read next to a language.
-                .bind(f64::from(result.language_confidence.unwrap_or(0.0)))
-                .bind(now)
-                .bind(message_id)
-                .execute(&mut *tx)
-                .await?;
-                // Read again inside the transaction: a merge may have moved the message since.
-                let thread_id = thread_of(&mut tx, message_id).await?;
-                if !threads.contains(&thread_id) {
-                    threads.push(thread_id);
-                }
-            }
+            take_turns_with_merges(&mut tx, &ids).await?;
+            // The row locks come first, in their own statement: an UPDATE that had to wait for
+            // a correction's transaction would otherwise evaluate its correction subqueries in
+            // the snapshot from before that commit, and overwrite the correction. Their
+            // threads are read after the locks: a merge may have moved a message since.
+            let threads: Vec<String> = sqlx::query_scalar(
+                "SELECT DISTINCT thread_id FROM (SELECT thread_id FROM messages \
+                   WHERE id = ANY (ARRAY(SELECT jsonb_array_elements_text($1::jsonb))) \
+                   ORDER BY id FOR UPDATE) AS held",
+            )
+            .bind(&ids)
+            .fetch_all(&mut *tx)
+            .await?;
+            store_labels(&mut tx, &items).await?;
             for thread_id in &threads {
                 refresh_thread_triage(&mut tx, thread_id).await?;
             }
@@ -333,15 +301,6 @@ impl Store {
     }
 }
 
-async fn thread_of(conn: &mut AnyConnection, message_id: &str) -> Result<String, StoreError> {
-    let row = sqlx::query("SELECT thread_id FROM messages WHERE id = $1")
-        .bind(message_id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(StoreError::NotFound("message"))?;
-    Ok(row.try_get("thread_id")?)
-}
-
 /// Opens a classifier's transaction on PostgreSQL: takes the advisory locks of the tenants of
 /// `message_ids` (a JSON list), and commits without waiting for the WAL flush.
 ///
@@ -362,6 +321,39 @@ async fn take_turns_with_merges(tx: &mut WriteTx, message_ids: &str) -> Result<(
             WHERE pg_advisory_xact_lock_shared(h) IS NOT NULL)",
     )
     .bind(message_ids)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The ids of `results`, as the JSON list PostgreSQL's statements here read.
+fn ids_json(results: &[&Outcome]) -> Result<String, StoreError> {
+    let ids: Vec<&str> = results.iter().map(|(id, _)| id.as_str()).collect();
+    Ok(serde_json::to_string(&ids)?)
+}
+
+/// PostgreSQL: writes the results onto their messages, which the transaction holds. An
+/// operator's correction made before the classifier got here still wins.
+async fn store_labels(tx: &mut WriteTx, results: &[&Outcome]) -> Result<(), StoreError> {
+    let rows = results
+        .iter()
+        .map(|(id, c)| ClassifiedRow::new(id, c))
+        .collect::<Result<Vec<_>, _>>()?;
+    sqlx::query(
+        "UPDATE messages SET \
+           tags = COALESCE((SELECT c.tags FROM label_corrections c \
+                            WHERE c.message_id = messages.id), v.tags), \
+           urgency = COALESCE((SELECT c.urgency FROM label_corrections c \
+                               WHERE c.message_id = messages.id), v.urgency), \
+           language = v.language, language_confidence = v.confidence, classified_at = $2 \
+         FROM jsonb_to_recordset($1::jsonb) AS v(id text, tags text, urgency text, \
+           language text, confidence float8) \
+         WHERE messages.id = v.id \
+           AND messages.id = ANY (ARRAY(SELECT id FROM jsonb_to_recordset($1::jsonb) \
+             AS w(id text)))",
+    )
+    .bind(serde_json::to_string(&rows)?)
+    .bind(now_ms())
     .execute(&mut **tx)
     .await?;
     Ok(())

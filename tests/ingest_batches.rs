@@ -232,3 +232,50 @@ async fn a_refused_message_fails_alone(engine: Engine) {
     let stored = ok.iter().filter(|&&ok| ok).count() as i64;
     assert_eq!(counts.total, stored);
 }
+
+/// PostgreSQL: the writer keeps its connection from one batch to the next. When the server
+/// drops it, the batch that finds out is retried on a new connection, and nothing is lost.
+#[tokio::test]
+async fn postgres_writer_outlives_its_connection() {
+    use sqlx::Connection;
+    let (db, store, tenant, queue) = one_tenant(Engine::Postgres).await;
+    queue
+        .ingest(&tenant, sms("+15125550101", "AC is out", Some("a"), 1))
+        .await
+        .expect("first ingest");
+
+    let mut admin = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+    let killed: Vec<i32> = sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .expect("the store's connections");
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid")
+        .bind(&killed)
+        .execute(&mut admin)
+        .await
+        .expect("terminate");
+    assert!(!killed.is_empty(), "the store's connections were found");
+    // gone, not just signalled, so that the next batch meets a closed connection
+    while sqlx::query_scalar::<_, i64>("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)")
+        .bind(&killed)
+        .fetch_one(&mut admin)
+        .await
+        .expect("activity")
+        > 0
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+
+    let batch = vec![
+        sms("+15125550102", "need a quote", Some("b"), 2),
+        sms("+15125550103", "water heater leaking", Some("c"), 3),
+    ];
+    for result in join_all(batch.into_iter().map(|m| queue.ingest(&tenant, m))).await {
+        result.expect("ingest after the connection dropped");
+    }
+    let counts = store.thread_counts(&tenant).await.expect("counts");
+    assert_eq!(counts.total, 3);
+}

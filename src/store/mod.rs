@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::pool::PoolConnection;
 use sqlx::{AnyConnection, AnyPool, Connection, Executor, Transaction};
 
 use crate::domain::{Role, UnknownVariant};
@@ -355,6 +356,28 @@ impl Store {
         })
     }
 
+    /// Writes that each commit by themselves, on PostgreSQL, for a writer whose whole write is
+    /// one statement: the `BEGIN` and `COMMIT` round trips of a transaction would be two of
+    /// its five. They run on the connection `kept` from the writer's last write, if any:
+    /// taking one from the pool checks it with one more round trip. `None` on SQLite, whose
+    /// writes share one connection and go through [`Store::begin_write_unsent`].
+    async fn autocommit_writes(
+        &self,
+        kept: &mut KeptConnection,
+    ) -> Result<Option<WriteTx>, StoreError> {
+        if self.writer.is_some() {
+            return Ok(None);
+        }
+        let conn = match kept.0.take() {
+            Some(conn) => conn,
+            None => self.pool.acquire().await?,
+        };
+        Ok(Some(WriteTx {
+            conn: WriteConn::Autocommit(conn),
+            finished: Finished(Some(self.pages.clone())),
+        }))
+    }
+
     pub async fn close(&self) {
         if let Some(searches) = &self.searches {
             searches.close().await;
@@ -367,6 +390,11 @@ impl Store {
     }
 }
 
+/// The connection a writer keeps between its writes ([`Store::autocommit_writes`]). It goes
+/// back to the pool when a write fails, so a broken one is not used again.
+#[derive(Default)]
+pub(crate) struct KeptConnection(Option<PoolConnection<sqlx::Any>>);
+
 /// A write transaction. However it ends (committed, rolled back, or dropped on an error or a
 /// cancelled request), the inbox pages cached so far stop being served.
 pub(crate) struct WriteTx {
@@ -376,6 +404,8 @@ pub(crate) struct WriteTx {
 
 enum WriteConn {
     Pooled(Transaction<'static, sqlx::Any>),
+    /// No transaction: each statement commits as it ends ([`Store::autocommit_writes`]).
+    Autocommit(PoolConnection<sqlx::Any>),
     Sqlite(SqliteWrite),
 }
 
@@ -459,9 +489,26 @@ impl WriteTx {
                 drop(self.finished);
                 Durable::done()
             }
+            WriteConn::Autocommit(_) => {
+                drop(self.finished);
+                Durable::done()
+            }
             WriteConn::Sqlite(_) => self.committed(),
         };
         Ok(durable.wait().await?)
+    }
+
+    /// [`WriteTx::commit`], keeping the connection of writes that committed themselves
+    /// ([`Store::autocommit_writes`]) for the writer's next.
+    pub(crate) async fn commit_keeping(self, kept: &mut KeptConnection) -> Result<(), StoreError> {
+        match self.conn {
+            WriteConn::Autocommit(conn) => {
+                drop(self.finished);
+                kept.0 = Some(conn);
+                Ok(())
+            }
+            _ => self.commit().await,
+        }
     }
 
     /// The statement that commits a SQLite transaction, for a caller to send as the last of
@@ -470,7 +517,7 @@ impl WriteTx {
     pub(crate) fn commit_statement(&self) -> Option<&'static str> {
         match self.conn {
             WriteConn::Sqlite(_) => Some("COMMIT"),
-            WriteConn::Pooled(_) => None,
+            WriteConn::Pooled(_) | WriteConn::Autocommit(_) => None,
         }
     }
 
@@ -527,6 +574,7 @@ impl std::ops::Deref for WriteTx {
     fn deref(&self) -> &Self::Target {
         match &self.conn {
             WriteConn::Pooled(tx) => tx,
+            WriteConn::Autocommit(conn) => conn,
             WriteConn::Sqlite(write) => &write.writer.conn,
         }
     }
@@ -536,6 +584,7 @@ impl std::ops::DerefMut for WriteTx {
     fn deref_mut(&mut self) -> &mut Self::Target {
         match &mut self.conn {
             WriteConn::Pooled(tx) => tx,
+            WriteConn::Autocommit(conn) => conn,
             WriteConn::Sqlite(write) => &mut write.writer.conn,
         }
     }

@@ -20,7 +20,7 @@ use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
 use super::search::contact_search_text;
-use super::{new_id, now_ms, rows, Durable, Engine, Store, StoreError, WriteTx};
+use super::{new_id, now_ms, rows, Durable, Engine, KeptConnection, Store, StoreError, WriteTx};
 use crate::contact::Handle;
 use crate::domain::{Channel, DeliveryStatus, Direction, Message};
 
@@ -165,9 +165,10 @@ impl IngestQueue {
 
 async fn run_writer(store: Store, mut rx: mpsc::Receiver<Job>, load: Arc<IngestLoad>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut kept = KeptConnection::default();
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let jobs = std::mem::take(&mut batch);
-        let committed = commit_batch(&store, &jobs).await;
+        let committed = commit_batch(&store, &jobs, &mut kept).await;
         if !rx.is_empty() {
             load.fell_behind();
         }
@@ -188,7 +189,7 @@ async fn run_writer(store: Store, mut rx: mpsc::Receiver<Job>, load: Arc<IngestL
                 // One bad message must not fail its neighbours: retry each on its own.
                 tracing::warn!(error = %err, size = jobs.len(), "ingest batch failed, retrying singly");
                 for job in jobs {
-                    let result = commit_alone(&store, &job).await;
+                    let result = commit_alone(&store, &job, &mut kept).await;
                     let _ = job.reply.send(result);
                 }
             }
@@ -202,10 +203,14 @@ async fn run_writer(store: Store, mut rx: mpsc::Receiver<Job>, load: Arc<IngestL
 /// looks the sender up again, and finds the merged thread.
 const ALONE_ATTEMPTS: usize = 4;
 
-async fn commit_alone(store: &Store, job: &Job) -> Result<Ingested, StoreError> {
+async fn commit_alone(
+    store: &Store,
+    job: &Job,
+    kept: &mut KeptConnection,
+) -> Result<Ingested, StoreError> {
     let mut attempt = 1;
     loop {
-        match commit_batch(store, std::slice::from_ref(job)).await {
+        match commit_batch(store, std::slice::from_ref(job), kept).await {
             Err(e) if e.is_merge_race() && attempt < ALONE_ATTEMPTS => attempt += 1,
             Err(e) => return Err(e),
             Ok((mut results, durable)) => {
@@ -217,13 +222,27 @@ async fn commit_alone(store: &Store, job: &Job) -> Result<Ingested, StoreError> 
 }
 
 /// Writes and commits the jobs' messages; their results, once the commit is on disk.
-async fn commit_batch(store: &Store, jobs: &[Job]) -> Result<(Vec<Ingested>, Durable), StoreError> {
+async fn commit_batch(
+    store: &Store,
+    jobs: &[Job],
+    kept: &mut KeptConnection,
+) -> Result<(Vec<Ingested>, Durable), StoreError> {
     let started = std::time::Instant::now();
-    let mut tx = store.begin_write_unsent().await?;
+    let tenants = by_tenant(jobs);
+    // One tenant's writes are one statement on PostgreSQL, atomic without a transaction;
+    // several tenants' writes are several, which must commit together.
+    let autocommit = match tenants.len() {
+        1 => store.autocommit_writes(kept).await?,
+        _ => None,
+    };
+    let mut tx = match autocommit {
+        Some(tx) => tx,
+        None => store.begin_write_unsent().await?,
+    };
     let mut results: Vec<Option<Ingested>> = vec![None; jobs.len()];
     // SQLite's writes wait here to go out with the COMMIT (`sqlite::Script`)
     let mut writes = sqlite::Script::default();
-    for (tenant_id, positions) in by_tenant(jobs) {
+    for (tenant_id, positions) in tenants {
         let messages: Vec<&InboundMessage> = positions.iter().map(|&i| &jobs[i].message).collect();
         let stored =
             ingest_batch(&mut tx, store.engine(), tenant_id, &messages, &mut writes).await?;
@@ -241,7 +260,7 @@ async fn commit_batch(store: &Store, jobs: &[Job]) -> Result<(Vec<Ingested>, Dur
             tx.committed()
         }
         None => {
-            tx.commit().await?;
+            tx.commit_keeping(kept).await?;
             Durable::done()
         }
     };

@@ -82,6 +82,11 @@ pub(super) async fn senders(
 /// The parts that update existing rows (contacts, threads, drafts) read that count too, which
 /// makes them run after the tenant's row is locked: a merge (`add_customer`) locks the tenant's
 /// row before the rows it moves, and in the other order the two could deadlock.
+///
+/// Every new message joins the triage queue (`queued`), and the new threads waiting for an
+/// answer are added to the header counts (`opened_counted`, in one row), by the statement that
+/// inserts them rather than by triggers calling a function per row
+/// (migrations/postgres/…_ingest_without_row_triggers.sql).
 const WRITE: &str = "\
     WITH opened AS ( \
       SELECT * FROM jsonb_to_recordset($2::jsonb) AS v(contact_id text, thread_id text, \
@@ -99,6 +104,9 @@ const WRITE: &str = "\
       SELECT thread_id, $1, contact_id, needs_attention, waiting_since, last_message_id, \
         last_activity_at, $7 \
       FROM opened \
+    ), opened_counted AS ( \
+      INSERT INTO thread_count_changes (tenant_id, attention, drafts) \
+      SELECT $1, count(*), 0 FROM opened WHERE needs_attention = 1 HAVING count(*) > 0 \
     ), counted AS ( \
       UPDATE tenants SET thread_count = thread_count + (SELECT count(*) FROM opened), \
         messages_ingested = messages_ingested + $10 \
@@ -122,6 +130,9 @@ const WRITE: &str = "\
       FROM jsonb_to_recordset($4::jsonb) AS v(id text, thread_id text, channel text, \
         body text, sender text, source text, external_id text, sender_blocked bigint, \
         created_at bigint, ordinal bigint) \
+      RETURNING seq \
+    ), queued AS ( \
+      INSERT INTO messages_to_classify (seq) SELECT seq FROM new_messages \
     ), touched AS ( \
       SELECT * FROM jsonb_to_recordset($5::jsonb) AS v(thread_id text, first_at bigint, \
         latest_at bigint, latest_id text) \
@@ -202,7 +213,8 @@ struct StaleRow<'a> {
     reason: String,
 }
 
-/// Writes the batch: its new contacts and threads, names, messages, Attention and stale drafts.
+/// Writes the batch: its new contacts and threads, names, messages and their places in the
+/// triage queue, Attention and stale drafts.
 pub(super) async fn write(conn: &mut AnyConnection, w: &Writes<'_>) -> Result<(), StoreError> {
     let opened: Vec<OpenedRow> = w
         .opened

@@ -279,3 +279,23 @@ async fn postgres_writer_outlives_its_connection() {
     let counts = store.thread_counts(&tenant).await.expect("counts");
     assert_eq!(counts.total, 3);
 }
+
+/// PostgreSQL: the writer gives the connection it keeps between batches back to the pool once
+/// ingests stop coming, where the pool's checks and time limits apply to it again.
+#[tokio::test]
+async fn postgres_writer_gives_its_connection_back_when_idle() {
+    let (_db, store, tenant, queue) = one_tenant(Engine::Postgres).await;
+    queue
+        .ingest(&tenant, sms("+15125550101", "AC is out", Some("a"), 1))
+        .await
+        .expect("ingest");
+    // a guard against waiting for ever, not a measure of speed
+    tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while store.connections_in_use() > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("every connection back in the pool while the queue is open");
+    drop(queue);
+}

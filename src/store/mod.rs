@@ -378,6 +378,12 @@ impl Store {
         }))
     }
 
+    /// Connections of the main pool handed out and not yet given back (the ingest writer
+    /// keeps one on PostgreSQL while ingests come: [`KeptConnection`]).
+    pub fn connections_in_use(&self) -> usize {
+        (self.pool.size() as usize).saturating_sub(self.pool.num_idle())
+    }
+
     pub async fn close(&self) {
         if let Some(searches) = &self.searches {
             searches.close().await;
@@ -391,9 +397,21 @@ impl Store {
 }
 
 /// The connection a writer keeps between its writes ([`Store::autocommit_writes`]). It goes
-/// back to the pool when a write fails, so a broken one is not used again.
+/// back to the pool when a write fails, so a broken one is not used again, and when the writer
+/// has had nothing to write for a while ([`KeptConnection::give_back`]).
 #[derive(Default)]
 pub(crate) struct KeptConnection(Option<PoolConnection<sqlx::Any>>);
+
+impl KeptConnection {
+    pub(crate) fn is_held(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Returns the connection to the pool.
+    pub(crate) fn give_back(&mut self) {
+        self.0 = None;
+    }
+}
 
 /// A write transaction. However it ends (committed, rolled back, or dropped on an error or a
 /// cancelled request), the inbox pages cached so far stop being served.

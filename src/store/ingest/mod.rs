@@ -163,10 +163,31 @@ impl IngestQueue {
     }
 }
 
+/// How long the writer keeps its connection ([`KeptConnection`]) while no ingest comes. Given
+/// back, it is the pool's again, which closes connections idle for long or open for too long
+/// and checks one before it is next used: a connection a proxy or the server dropped while
+/// ingest was quiet is found by that check, not by failing the next batch.
+const KEEP_WHILE_IDLE: Duration = Duration::from_secs(1);
+
 async fn run_writer(store: Store, mut rx: mpsc::Receiver<Job>, load: Arc<IngestLoad>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut kept = KeptConnection::default();
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    loop {
+        // waiting ingests are taken without a timer
+        let received = if kept.is_held() && rx.is_empty() {
+            match tokio::time::timeout(KEEP_WHILE_IDLE, rx.recv_many(&mut batch, MAX_BATCH)).await {
+                Ok(received) => received,
+                Err(_idle) => {
+                    kept.give_back();
+                    rx.recv_many(&mut batch, MAX_BATCH).await
+                }
+            }
+        } else {
+            rx.recv_many(&mut batch, MAX_BATCH).await
+        };
+        if received == 0 {
+            break;
+        }
         let jobs = std::mem::take(&mut batch);
         let committed = commit_batch(&store, &jobs, &mut kept).await;
         if !rx.is_empty() {

@@ -252,12 +252,12 @@ async fn postgres_writer_outlives_its_connection() {
     .fetch_all(&mut admin)
     .await
     .expect("the store's connections");
+    assert!(!killed.is_empty(), "the store's connections were found");
     sqlx::query("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid")
         .bind(&killed)
         .execute(&mut admin)
         .await
         .expect("terminate");
-    assert!(!killed.is_empty(), "the store's connections were found");
     // gone, not just signalled, so that the next batch meets a closed connection
     while sqlx::query_scalar::<_, i64>("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)")
         .bind(&killed)

@@ -303,18 +303,59 @@ impl Isa {
     }
 }
 
-/// Whether the K-quant kernels prefetch the tiles ahead by hand. On the Intel Xeons of session
-/// 10 the hardware prefetcher alone kept only about half of the memory bandwidth busy, and on
-/// AMD Zen 5 a single thread decodes the 1.5B at 15 tok/s without, 23 with (session 18); Zen 4's
-/// does better alone: 17.4–18.5 tok/s without, 13.6–13.7 with (BENCHMARKS.md, session 12). The
-/// 32-value block kernels prefetch on all of them (their prefill loses a quarter without).
-fn kquant_prefetch() -> bool {
-    static AHEAD: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *AHEAD.get_or_init(|| !amd_before_zen5())
+/// Where a kernel asks for the tiles it will read next, before it reads them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Prefetch {
+    /// The hardware prefetcher alone.
+    Off,
+    /// `prefetcht0`: into L1.
+    L1,
+    /// `prefetcht2`: into L2, not L1. Each prefetch into L1 holds one of the core's few L1 miss
+    /// buffers until its line arrives, which caps the lines in flight from memory; L2 tracks
+    /// many more. (`prefetcht1` also stops at L2 on Intel; it measured no better.)
+    L2,
 }
 
-/// AMD's CPU family 0x1A is Zen 5; 0x17 and 0x19 are Zen 1 to 4.
-fn amd_before_zen5() -> bool {
+impl Prefetch {
+    /// `PARLEY_KQUANT_PREFETCH`: `off`, `l1` or `l2`.
+    fn parse(v: &str) -> Option<Self> {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "off" => Some(Self::Off),
+            "l1" => Some(Self::L1),
+            "l2" => Some(Self::L2),
+            _ => None,
+        }
+    }
+}
+
+/// Where the K-quant kernels prefetch the tiles ahead, as measured on each kind of CPU
+/// (BENCHMARKS.md); `PARLEY_KQUANT_PREFETCH` overrides it, to measure a new one.
+/// - Intel: into L2. On the Xeons of session 10 the hardware prefetcher alone kept only about
+///   half of the memory bandwidth busy; into L1, the 1.5B decoded at 11.3 tok/s on a host whose
+///   memory was contended and 20.2 on a quiet one, into L2 at 17.5 and 21.4 (session 31).
+/// - AMD Zen 5: into L1. A single thread decodes the 1.5B at 15 tok/s without, 23 with
+///   (session 18); L2 is not measured there yet.
+/// - AMD Zen 4 and before: off. Zen 4's hardware prefetcher does better alone: 17.4–18.5 tok/s
+///   without, 13.6–13.7 into L1 (session 12).
+///
+/// The 32-value block kernels prefetch into L1 on every CPU (their prefill loses a quarter
+/// without).
+fn kquant_prefetch() -> Prefetch {
+    static AHEAD: std::sync::OnceLock<Prefetch> = std::sync::OnceLock::new();
+    *AHEAD.get_or_init(|| {
+        let chosen = std::env::var("PARLEY_KQUANT_PREFETCH")
+            .ok()
+            .and_then(|v| Prefetch::parse(&v));
+        chosen.unwrap_or(match amd_family() {
+            None => Prefetch::L2,
+            Some(family) if family >= 0x1A => Prefetch::L1,
+            Some(_) => Prefetch::Off,
+        })
+    })
+}
+
+/// The CPU family when the vendor is AMD: 0x1A is Zen 5; 0x17 and 0x19 are Zen 1 to 4.
+fn amd_family() -> Option<u32> {
     #[cfg(target_arch = "x86_64")]
     {
         // SAFETY: CPUID leaves 0 and 1 exist on every x86_64 CPU.
@@ -327,11 +368,11 @@ fn amd_before_zen5() -> bool {
         let amd = vendor.ebx.to_le_bytes() == *b"Auth"
             && vendor.edx.to_le_bytes() == *b"enti"
             && vendor.ecx.to_le_bytes() == *b"cAMD";
-        amd && cpu_family(signature) < 0x1A
+        amd.then(|| cpu_family(signature))
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        false
+        None
     }
 }
 
@@ -376,13 +417,17 @@ mod simd {
         std::ptr::read(p as *const T)
     }
 
-    /// Asks for the memory `ahead` bytes past `t`, one cache line per 64 bytes of a `T`: the
-    /// hardware prefetcher alone keeps only about half of the memory bandwidth busy here.
+    /// Asks for the memory `ahead` bytes past `t` to be brought `to` a cache level, one cache
+    /// line per 64 bytes of a `T`.
     #[inline(always)]
-    pub(super) unsafe fn prefetch<T>(t: &T, ahead: usize) {
+    pub(super) unsafe fn prefetch<T>(t: &T, ahead: usize, to: super::Prefetch) {
         let p = (t as *const T as *const i8).wrapping_add(ahead);
-        for line in 0..std::mem::size_of::<T>().div_ceil(64) {
-            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(line * 64));
+        let lines =
+            (0..std::mem::size_of::<T>().div_ceil(64)).map(|line| p.wrapping_add(line * 64));
+        match to {
+            super::Prefetch::Off => {}
+            super::Prefetch::L1 => lines.for_each(|p| _mm_prefetch::<_MM_HINT_T0>(p)),
+            super::Prefetch::L2 => lines.for_each(|p| _mm_prefetch::<_MM_HINT_T2>(p)),
         }
     }
 
@@ -426,6 +471,14 @@ mod tests {
         assert_eq!(cpu_family(0x00A1_0F11), 0x19);
         assert_eq!(cpu_family(0x00B0_0F21), 0x1A);
         assert_eq!(cpu_family(0x0008_06F8), 6);
+    }
+
+    #[test]
+    fn prefetch_levels_parse_as_documented() {
+        assert_eq!(Prefetch::parse("l2"), Some(Prefetch::L2));
+        assert_eq!(Prefetch::parse(" L1\n"), Some(Prefetch::L1));
+        assert_eq!(Prefetch::parse("off"), Some(Prefetch::Off));
+        assert_eq!(Prefetch::parse("t0"), None);
     }
 
     /// Our GEMV against the f32 product with candle's dequantized weights (the only difference

@@ -2,6 +2,7 @@
 //! tile's 16 rows.
 
 use super::super::simd::{bcast4, load, prefetch};
+use super::super::Prefetch;
 use super::super::ROWS;
 use super::{Q8Block, TileQ4, TileQ6};
 use std::arch::x86_64::*;
@@ -14,7 +15,7 @@ const PREFETCH_TILES: usize = 2;
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,f16c")]
 pub(in crate::llm::local::gemv) unsafe fn q4_unit<const M: usize>(
     tiles: &[TileQ4],
-    prefetch_ahead: bool,
+    ahead: Prefetch,
     xs: &[&[Q8Block]],
     out: &mut [[f32; ROWS]],
 ) {
@@ -22,9 +23,7 @@ pub(in crate::llm::local::gemv) unsafe fn q4_unit<const M: usize>(
     let low16 = _mm512_set1_epi32(0xFFFF);
     let mut acc = [_mm512_setzero_ps(); M];
     for (b, t) in tiles.iter().enumerate() {
-        if prefetch_ahead {
-            prefetch(t, PREFETCH_TILES * std::mem::size_of::<TileQ4>());
-        }
+        prefetch(t, PREFETCH_TILES * std::mem::size_of::<TileQ4>(), ahead);
         let mut dot = [_mm512_setzero_si512(); M];
         let mut off = [_mm512_setzero_si512(); M];
         for sub in 0..8 {
@@ -84,7 +83,7 @@ pub(in crate::llm::local::gemv) unsafe fn q4_unit<const M: usize>(
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,f16c")]
 pub(in crate::llm::local::gemv) unsafe fn q6_unit<const M: usize>(
     tiles: &[TileQ6],
-    prefetch_ahead: bool,
+    ahead: Prefetch,
     xs: &[&[Q8Block]],
     out: &mut [[f32; ROWS]],
 ) {
@@ -92,9 +91,7 @@ pub(in crate::llm::local::gemv) unsafe fn q6_unit<const M: usize>(
     let top = _mm512_set1_epi8(0x30);
     let mut acc = [_mm512_setzero_ps(); M];
     for (b, t) in tiles.iter().enumerate() {
-        if prefetch_ahead {
-            prefetch(t, PREFETCH_TILES * std::mem::size_of::<TileQ6>());
-        }
+        prefetch(t, PREFETCH_TILES * std::mem::size_of::<TileQ6>(), ahead);
         let mut dot = [_mm512_setzero_si512(); M];
         for h in 0..16 {
             let run = t.runs[h].as_ptr();

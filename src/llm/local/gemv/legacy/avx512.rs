@@ -1,6 +1,7 @@
 //! The 32-value block kernels for AVX-512 with VNNI.
 
 use super::super::simd::{bcast4, load, prefetch};
+use super::super::Prefetch;
 use super::super::ROWS;
 use super::{ByteTile, HighBits, Mins, NibbleTile, Q8Block32, QB};
 use std::arch::x86_64::*;
@@ -43,7 +44,11 @@ pub(super) unsafe fn byte_unit<const M: usize>(
 ) {
     let mut acc = [_mm512_setzero_ps(); M];
     for (c, t) in tiles.iter().enumerate() {
-        prefetch(t, PREFETCH_TILES * std::mem::size_of::<ByteTile>());
+        prefetch(
+            t,
+            PREFETCH_TILES * std::mem::size_of::<ByteTile>(),
+            Prefetch::L1,
+        );
         for h in 0..2 {
             let blk = 2 * c + h;
             // two chains so the dpbusd latency overlaps
@@ -83,12 +88,24 @@ pub(super) unsafe fn nibble_unit<const M: usize, const FIVE: bool, const MIN: bo
     let sixteen = _mm512_set1_epi8(0x10);
     let mut acc = [_mm512_setzero_ps(); M];
     for (c, t) in tiles.iter().enumerate() {
-        prefetch(t, PREFETCH_TILES * std::mem::size_of::<NibbleTile>());
+        prefetch(
+            t,
+            PREFETCH_TILES * std::mem::size_of::<NibbleTile>(),
+            Prefetch::L1,
+        );
         if FIVE {
-            prefetch(&high[c], PREFETCH_TILES * std::mem::size_of::<HighBits>());
+            prefetch(
+                &high[c],
+                PREFETCH_TILES * std::mem::size_of::<HighBits>(),
+                Prefetch::L1,
+            );
         }
         if MIN {
-            prefetch(&mins[c], PREFETCH_TILES * std::mem::size_of::<Mins>());
+            prefetch(
+                &mins[c],
+                PREFETCH_TILES * std::mem::size_of::<Mins>(),
+                Prefetch::L1,
+            );
         }
         for h in 0..2 {
             let blk = 2 * c + h;

@@ -343,9 +343,13 @@ impl Prefetch {
 fn kquant_prefetch() -> Prefetch {
     static AHEAD: std::sync::OnceLock<Prefetch> = std::sync::OnceLock::new();
     *AHEAD.get_or_init(|| {
-        let chosen = std::env::var("PARLEY_KQUANT_PREFETCH")
-            .ok()
-            .and_then(|v| Prefetch::parse(&v));
+        let chosen = std::env::var("PARLEY_KQUANT_PREFETCH").ok().and_then(|v| {
+            let level = Prefetch::parse(&v);
+            if level.is_none() {
+                tracing::warn!(value = %v, "PARLEY_KQUANT_PREFETCH is not off, l1 or l2; ignored");
+            }
+            level
+        });
         chosen.unwrap_or(match amd_family() {
             None => Prefetch::L2,
             Some(family) if family >= 0x1A => Prefetch::L1,

@@ -14,7 +14,8 @@
 //!   whose 896- and 576-wide rows no 256-value super-block fits).
 
 /// Calls `$kernel::<M>(args)` with `M` the input row count `$rows` (1 to 4): the kernels keep
-/// one accumulator per row in registers, so the count is a constant of each.
+/// one accumulator per row in registers, so the count is a constant of each. With
+/// `$kernel::<P>`, calls `$kernel::<M, P>(args)`.
 macro_rules! by_rows {
     ($rows:expr, $kernel:ident, $($args:expr),*) => {
         match $rows {
@@ -22,6 +23,14 @@ macro_rules! by_rows {
             2 => $kernel::<2>($($args),*),
             3 => $kernel::<3>($($args),*),
             _ => $kernel::<4>($($args),*),
+        }
+    };
+    ($rows:expr, $kernel:ident::<$p:tt>, $($args:expr),*) => {
+        match $rows {
+            1 => $kernel::<1, $p>($($args),*),
+            2 => $kernel::<2, $p>($($args),*),
+            3 => $kernel::<3, $p>($($args),*),
+            _ => $kernel::<4, $p>($($args),*),
         }
     };
 }
@@ -105,8 +114,18 @@ impl PackedWeight {
     }
 
     /// Computes rows `16 * unit..16 * unit + 16` of the output for every input row of `xs`
-    /// (at most 4), into `out[i]`.
-    fn unit(&self, unit: usize, xs: &Group, out: &mut [[f32; ROWS]]) {
+    /// (at most 4), into `out[i]`, the K-quant kernels prefetching the tiles `ahead`.
+    fn unit(&self, unit: usize, xs: &Group, out: &mut [[f32; ROWS]], ahead: Prefetch) {
+        match ahead {
+            Prefetch::Off => self.unit_with::<{ Prefetch::LEVEL_OFF }>(unit, xs, out),
+            Prefetch::L1 => self.unit_with::<{ Prefetch::LEVEL_L1 }>(unit, xs, out),
+            Prefetch::L2 => self.unit_with::<{ Prefetch::LEVEL_L2 }>(unit, xs, out),
+        }
+    }
+
+    /// [`PackedWeight::unit`] with the K-quant kernels built to prefetch at `AHEAD`, one of the
+    /// `Prefetch::LEVEL_*` values.
+    fn unit_with<const AHEAD: u8>(&self, unit: usize, xs: &Group, out: &mut [[f32; ROWS]]) {
         // SAFETY: `pack_for` only builds a `PackedWeight` for an ISA this CPU has, and
         // `products` quantized every input row to the blocks this weight's `k` needs.
         #[cfg(target_arch = "x86_64")]
@@ -116,13 +135,11 @@ impl PackedWeight {
             match (&self.tiles, self.isa) {
                 (Tiles::Q4(t), Isa::Avx512Vnni) => {
                     use kquant::avx512::q4_unit;
-                    let pf = kquant_prefetch();
-                    by_rows!(xs.len(), q4_unit, &t[tiles(unit)], pf, &xs.kquant, out)
+                    by_rows!(xs.len(), q4_unit::<AHEAD>, &t[tiles(unit)], &xs.kquant, out)
                 }
                 (Tiles::Q6(t), Isa::Avx512Vnni) => {
                     use kquant::avx512::q6_unit;
-                    let pf = kquant_prefetch();
-                    by_rows!(xs.len(), q6_unit, &t[tiles(unit)], pf, &xs.kquant, out)
+                    by_rows!(xs.len(), q6_unit::<AHEAD>, &t[tiles(unit)], &xs.kquant, out)
                 }
                 (Tiles::Q4(t), Isa::Avx2) => {
                     use kquant::avx2::q4_unit;
@@ -231,6 +248,9 @@ pub fn products(ws: &[&PackedWeight], x: &[f32], m: usize) -> Result<Vec<Vec<f32
         .collect();
     let total: usize = ws.iter().map(|w| w.n / ROWS).sum();
     let ptrs: Vec<OutPtr> = outs.iter_mut().map(|o| OutPtr(o.as_mut_ptr())).collect();
+    // Only the first group of input rows reads a unit's tiles from memory; the later ones find
+    // them in cache, so their kernels are the ones built without prefetching.
+    let ahead = kquant_prefetch();
     candle_core::utils::barrier_pool().execute_chunked(total, |range| {
         let mut buf = [[0f32; ROWS]; MAX_M];
         for u in range {
@@ -239,7 +259,8 @@ pub fn products(ws: &[&PackedWeight], x: &[f32], m: usize) -> Result<Vec<Vec<f32
             let n = ws[wi].n;
             for (c, xs) in groups.iter().enumerate() {
                 let rows = xs.len();
-                ws[wi].unit(local, xs, &mut buf[..rows]);
+                let to = if c == 0 { ahead } else { Prefetch::Off };
+                ws[wi].unit(local, xs, &mut buf[..rows], to);
                 for (i, ys) in buf[..rows].iter().enumerate() {
                     let row = c * MAX_M + i;
                     // SAFETY: unit `local` owns columns 16*local..16*local+16 of every row
@@ -317,6 +338,22 @@ enum Prefetch {
 }
 
 impl Prefetch {
+    // A kernel takes its level as a const parameter, so that the one built without prefetching
+    // has no prefetch code in its inner loop: a branch on the level there, even never taken,
+    // cost the 1.5B's prefill 300 to 246 tok/s (session 32).
+    const LEVEL_OFF: u8 = 0;
+    const LEVEL_L1: u8 = 1;
+    const LEVEL_L2: u8 = 2;
+
+    /// The level of a kernel built with `level`, one of the `LEVEL_*` values.
+    const fn of(level: u8) -> Self {
+        match level {
+            Self::LEVEL_L1 => Self::L1,
+            Self::LEVEL_L2 => Self::L2,
+            _ => Self::Off,
+        }
+    }
+
     /// `PARLEY_KQUANT_PREFETCH`: `off`, `l1` or `l2`.
     fn parse(v: &str) -> Option<Self> {
         match v.trim().to_ascii_lowercase().as_str() {
@@ -334,9 +371,14 @@ impl Prefetch {
 ///   half of the memory bandwidth busy; into L1, the 1.5B decoded at 11.3 tok/s on a host whose
 ///   memory was contended and 20.2 on a quiet one, into L2 at 17.5 and 21.4 (session 31).
 /// - AMD Zen 5: into L1. A single thread decodes the 1.5B at 15 tok/s without, 23 with
-///   (session 18); L2 is not measured there yet.
+///   (session 18). Two threads: into L1 and into L2 were level while each tile's lines were
+///   asked for in one burst; into L1 spread over the tile ([`simd::prefetch_part`]) took the
+///   1.5B from level with llama.cpp to ahead of it (session 32).
 /// - AMD Zen 4 and before: off. Zen 4's hardware prefetcher does better alone: 17.4–18.5 tok/s
 ///   without, 13.6–13.7 into L1 (session 12).
+///
+/// Before session 32 every level was one burst per tile; into L1 spread is not yet measured on
+/// Intel or on Zen 4, and may beat what they use.
 ///
 /// The 32-value block kernels prefetch into L1 on every CPU (their prefill loses a quarter
 /// without).
@@ -432,6 +474,35 @@ mod simd {
             super::Prefetch::Off => {}
             super::Prefetch::L1 => lines.for_each(|p| _mm_prefetch::<_MM_HINT_T0>(p)),
             super::Prefetch::L2 => lines.for_each(|p| _mm_prefetch::<_MM_HINT_T2>(p)),
+        }
+    }
+
+    /// Part `part` of `parts` of [`prefetch`]: a kernel calls it once in each of its `parts`
+    /// inner iterations over a `T`, so the lines of the `T` ahead are asked for a few at a time,
+    /// in order, as fast as the kernel consumes the one it is on.
+    ///
+    /// Into L1 the lines must be spread: each holds one of the core's L1 miss buffers until it
+    /// arrives, and a whole tile's lines at once (37 of a Q4_K tile) outnumber them, so the
+    /// kernel's own loads wait behind its prefetches. On a Zen 5, in one window, the Q4_K kernel
+    /// streamed 37 GB/s with the burst and 46 spread, the Q6_K kernel 30 and 46 (session 32).
+    /// Into L2 a burst was measured, on Intel, where it leaves the L1 miss buffers free
+    /// (session 31), so that stays one burst at part 0.
+    #[inline(always)]
+    pub(super) unsafe fn prefetch_part<T>(
+        t: &T,
+        ahead: usize,
+        part: usize,
+        parts: usize,
+        to: super::Prefetch,
+    ) {
+        let p = (t as *const T as *const i8).wrapping_add(ahead);
+        let lines = std::mem::size_of::<T>().div_ceil(64);
+        match to {
+            super::Prefetch::Off => {}
+            super::Prefetch::L1 => (part * lines / parts..(part + 1) * lines / parts)
+                .for_each(|line| _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(line * 64))),
+            super::Prefetch::L2 if part == 0 => prefetch(t, ahead, to),
+            super::Prefetch::L2 => {}
         }
     }
 
@@ -607,6 +678,35 @@ mod tests {
         ] {
             check(dtype, 896);
             check(dtype, 576);
+        }
+    }
+
+    #[test]
+    fn every_prefetch_level_gives_the_same_products() {
+        if Isa::detected().is_none() {
+            return;
+        }
+        let (n, k) = (32, 512);
+        let xs: Vec<f32> = matrix(4, k, 7).flatten_all().unwrap().to_vec1().unwrap();
+        let q8: Vec<Vec<kquant::Q8Block>> =
+            xs.chunks_exact(k).map(kquant::quantize_input).collect();
+        for dtype in [GgmlDType::Q4K, GgmlDType::Q6K] {
+            let q = QTensor::quantize(&matrix(n, k, 6), dtype).unwrap();
+            let w = PackedWeight::pack(&q).unwrap().expect("packs");
+            for m in 1..=MAX_M {
+                let group = Group {
+                    kquant: q8[..m].iter().map(Vec::as_slice).collect(),
+                    legacy: Vec::new(),
+                };
+                let run = |ahead| {
+                    let mut out = vec![[0f32; ROWS]; m];
+                    w.unit(1, &group, &mut out, ahead);
+                    out
+                };
+                let off = run(Prefetch::Off);
+                assert_eq!(run(Prefetch::L1), off, "{dtype:?}, {m} rows, into L1");
+                assert_eq!(run(Prefetch::L2), off, "{dtype:?}, {m} rows, into L2");
+            }
         }
     }
 

@@ -1,21 +1,22 @@
 //! The Q4_K and Q6_K kernels for AVX-512 with VNNI: one `vpdpbusd` gives 4 products for each of a
 //! tile's 16 rows.
 
-use super::super::simd::{bcast4, load, prefetch};
+use super::super::simd::{bcast4, load, prefetch_part};
 use super::super::Prefetch;
 use super::super::ROWS;
 use super::{Q8Block, TileQ4, TileQ6};
 use std::arch::x86_64::*;
+use std::mem::size_of;
 
 /// How far ahead of the tile being computed to prefetch.
 const PREFETCH_TILES: usize = 2;
 
 /// 16 outputs of a Q4_K matrix for each of `M` input rows: `tiles` are one row of tiles,
-/// `xs[i]` the matching blocks of input row i.
+/// `xs[i]` the matching blocks of input row i. `AHEAD` is the [`Prefetch`] level of the tiles
+/// ahead, as one of its `LEVEL_*` values.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,f16c")]
-pub(in crate::llm::local::gemv) unsafe fn q4_unit<const M: usize>(
+pub(in crate::llm::local::gemv) unsafe fn q4_unit<const M: usize, const AHEAD: u8>(
     tiles: &[TileQ4],
-    ahead: Prefetch,
     xs: &[&[Q8Block]],
     out: &mut [[f32; ROWS]],
 ) {
@@ -23,7 +24,6 @@ pub(in crate::llm::local::gemv) unsafe fn q4_unit<const M: usize>(
     let low16 = _mm512_set1_epi32(0xFFFF);
     let mut acc = [_mm512_setzero_ps(); M];
     for (b, t) in tiles.iter().enumerate() {
-        prefetch(t, PREFETCH_TILES * std::mem::size_of::<TileQ4>(), ahead);
         let mut dot = [_mm512_setzero_si512(); M];
         let mut off = [_mm512_setzero_si512(); M];
         for sub in 0..8 {
@@ -32,6 +32,13 @@ pub(in crate::llm::local::gemv) unsafe fn q4_unit<const M: usize>(
             let mut s1 = [_mm512_setzero_si512(); M];
             for g4 in 0..4 {
                 let g = sub * 4 + g4;
+                prefetch_part(
+                    t,
+                    PREFETCH_TILES * size_of::<TileQ4>(),
+                    g,
+                    32,
+                    Prefetch::of(AHEAD),
+                );
                 let w = load::<__m512i>(t.qs.as_ptr().add(g * ROWS * 4));
                 let lo = _mm512_and_si512(w, nib);
                 let hi = _mm512_and_si512(_mm512_srli_epi16(w, 4), nib);
@@ -81,9 +88,8 @@ pub(in crate::llm::local::gemv) unsafe fn q4_unit<const M: usize>(
 
 /// 16 outputs of a Q6_K matrix for each of `M` input rows.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,f16c")]
-pub(in crate::llm::local::gemv) unsafe fn q6_unit<const M: usize>(
+pub(in crate::llm::local::gemv) unsafe fn q6_unit<const M: usize, const AHEAD: u8>(
     tiles: &[TileQ6],
-    ahead: Prefetch,
     xs: &[&[Q8Block]],
     out: &mut [[f32; ROWS]],
 ) {
@@ -91,9 +97,15 @@ pub(in crate::llm::local::gemv) unsafe fn q6_unit<const M: usize>(
     let top = _mm512_set1_epi8(0x30);
     let mut acc = [_mm512_setzero_ps(); M];
     for (b, t) in tiles.iter().enumerate() {
-        prefetch(t, PREFETCH_TILES * std::mem::size_of::<TileQ6>(), ahead);
         let mut dot = [_mm512_setzero_si512(); M];
         for h in 0..16 {
+            prefetch_part(
+                t,
+                PREFETCH_TILES * size_of::<TileQ6>(),
+                h,
+                16,
+                Prefetch::of(AHEAD),
+            );
             let run = t.runs[h].as_ptr();
             let w0 = load::<__m512i>(run);
             let w1 = load::<__m512i>(run.add(ROWS * 4));
